@@ -1,0 +1,56 @@
+// The one seam between TypeScript and the SQL engine. Every implementation (postgres.js,
+// PGlite, supabase-js) calls taskwarden.<fn> with named arguments and hands back plain rows,
+// so the worker SDK, CLI, dashboard and edge function never care how they are connected.
+// Web-standard code only: the Deno edge function imports this file too.
+
+/** A row as the database returned it (after JSON-compatible normalisation). */
+export type Row = Record<string, unknown>;
+
+export interface RpcTransport {
+  /**
+   * Calls `taskwarden.<fn>(name => value, …)` and resolves with its rows. A function that
+   * returns one row resolves with one row; a scalar-returning function resolves with
+   * `[{ [fn]: value }]`. Failures reject with a TaskwardenError.
+   */
+  call(fn: string, args?: Record<string, unknown>): Promise<Row[]>;
+  /** Releases connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** SQLSTATEs raised by the engine (see docs/sql-api.md). */
+export const SQLSTATE = {
+  leaseLost: "TW001",
+  invalidArgument: "TW002",
+  notFound: "TW003",
+  invalidState: "TW004",
+} as const;
+
+/** One error type for every transport, so callers can tell "lease lost" from "bad argument". */
+export class TaskwardenError extends Error {
+  readonly sqlstate: string | undefined;
+  readonly hint: string | undefined;
+  readonly detail: string | undefined;
+  readonly fn: string | undefined;
+
+  constructor(
+    message: string,
+    opts: { sqlstate?: string; hint?: string; detail?: string; fn?: string; cause?: unknown } = {},
+  ) {
+    super(message, { cause: opts.cause });
+    this.name = "TaskwardenError";
+    this.sqlstate = opts.sqlstate;
+    this.hint = opts.hint;
+    this.detail = opts.detail;
+    this.fn = opts.fn;
+  }
+
+  get leaseLost(): boolean {
+    return this.sqlstate === SQLSTATE.leaseLost;
+  }
+  get invalidArgument(): boolean {
+    return this.sqlstate === SQLSTATE.invalidArgument;
+  }
+  get notFound(): boolean {
+    return this.sqlstate === SQLSTATE.notFound;
+  }
+}

@@ -1,0 +1,15 @@
+-- taskwarden: indexes for the claim and reaper paths. lease_expires_at, last_heartbeat and
+-- last_heartbeat_at are deliberately in no index and no predicate, so heartbeats stay HOT.
+
+-- Claims: the queue in claim order.
+create index tasks_queued_claim_idx on taskwarden.tasks (priority desc, run_at, id) where status = 'queued';
+-- The reaper and heartbeat recovery: the few running rows, by owner.
+create index tasks_running_owner_idx on taskwarden.tasks (owner_id) where status = 'running';
+-- Run progress, run cancellation.
+create index tasks_run_id_idx on taskwarden.tasks (run_id);
+-- Stale-run detection looks only at live runs.
+create index runs_live_idx on taskwarden.runs (status) where status in ('pending', 'running');
+
+create index task_events_task_id_idx on taskwarden.task_events (task_id);
+create index task_events_created_at_idx on taskwarden.task_events using brin (created_at);
+create index reaper_runs_started_at_idx on taskwarden.reaper_runs (started_at);

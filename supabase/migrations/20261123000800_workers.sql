@@ -1,0 +1,350 @@
+-- taskwarden: worker heartbeats. One heartbeat call renews every lease the worker holds and
+-- answers with directives: stop (drain requested, run over) and the tasks that are no longer its own.
+
+create function taskwarden.upsert_worker_heartbeat(
+  worker_id text,
+  worker_type text,
+  status text default 'active',
+  current_run_id uuid default null,
+  current_task text default null,
+  held_task_ids bigint[] default '{}',
+  lease_seconds integer default null,
+  metadata jsonb default '{}'::jsonb,
+  run_filter_id uuid default null
+)
+returns table (
+  stop_requested boolean, stop_reason text, lost_task_ids bigint[], renewed_task_ids bigint[],
+  lease_expires_at timestamptz, server_time timestamptz
+)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_worker text := upsert_worker_heartbeat.worker_id;
+  v_held bigint[] := coalesce(upsert_worker_heartbeat.held_task_ids, '{}');
+  v_lease integer := upsert_worker_heartbeat.lease_seconds;
+  v_meta jsonb := coalesce(upsert_worker_heartbeat.metadata, '{}'::jsonb);
+  v_row taskwarden.worker_heartbeats;
+  v_renewed bigint[];
+  v_run_status text;
+begin
+  perform taskwarden._check_text('worker_id', v_worker);
+  perform taskwarden._check_text('worker_type', upsert_worker_heartbeat.worker_type);
+  if upsert_worker_heartbeat.status is null
+     or upsert_worker_heartbeat.status not in ('active', 'idle', 'processing', 'stopping', 'stopped') then
+    raise exception 'status must be one of active, idle, processing, stopping, stopped (got %)',
+        coalesce(upsert_worker_heartbeat.status, 'null')
+      using errcode = 'TW002', hint = 'Report the worker''s own state.';
+  end if;
+  if v_lease is not null then
+    perform taskwarden._check_range('lease_seconds', v_lease, 1, 86400);
+  end if;
+  perform taskwarden._check_range('held_task_ids length', cardinality(v_held), 0, 10000);
+  if jsonb_typeof(v_meta) <> 'object' then
+    raise exception 'metadata must be a JSON object' using errcode = 'TW002', hint = 'Pass ''{}'' for none.';
+  end if;
+
+  insert into taskwarden.worker_heartbeats as w
+    (worker_id, worker_type, status, current_run_id, current_task, metadata, host, pid, run_filter_id,
+     last_heartbeat_at, lease_expires_at, beats)
+  values
+    (v_worker, upsert_worker_heartbeat.worker_type, upsert_worker_heartbeat.status,
+     upsert_worker_heartbeat.current_run_id, left(upsert_worker_heartbeat.current_task, 1000), v_meta,
+     v_meta ->> 'host', case when v_meta ->> 'pid' ~ '^\d{1,9}$' then (v_meta ->> 'pid')::integer end,
+     upsert_worker_heartbeat.run_filter_id, now(), now() + taskwarden._dead_after(), 1)
+  on conflict on constraint worker_heartbeats_pkey do update
+  set worker_type = excluded.worker_type,
+      -- stop_worker() is final for this worker id: a zombie's late beat cannot revive it.
+      status = case when w.status = 'stopped' then 'stopped' else excluded.status end,
+      current_run_id = excluded.current_run_id,
+      current_task = excluded.current_task,
+      metadata = excluded.metadata,
+      host = coalesce(excluded.host, w.host),
+      pid = coalesce(excluded.pid, w.pid),
+      run_filter_id = coalesce(excluded.run_filter_id, w.run_filter_id),
+      last_heartbeat_at = now(),
+      lease_expires_at = excluded.lease_expires_at,
+      stopped_at = case when excluded.status = 'stopped' then coalesce(w.stopped_at, now()) else w.stopped_at end,
+      beats = w.beats + 1
+  returning w.* into v_row;
+
+  -- Renew only what this worker still owns; lease_expires_at / last_heartbeat are in no index,
+  -- so this is a HOT update.
+  with renewed as (
+    update taskwarden.tasks t
+    set lease_expires_at = now() + make_interval(secs => coalesce(v_lease, t.lease_seconds,
+                                   taskwarden._setting_num('lease_seconds', 600)::integer)),
+        last_heartbeat = now()
+    where t.id = any (v_held) and t.owner_id = v_worker and t.status = 'running'
+    returning t.id
+  )
+  select coalesce(array_agg(r.id order by r.id), '{}') into v_renewed from renewed r;
+
+  if v_row.run_filter_id is not null then
+    select r.status into v_run_status from taskwarden.runs r where r.id = v_row.run_filter_id;
+    v_run_status := coalesce(v_run_status, 'missing');
+  end if;
+
+  stop_reason := case
+    when v_row.status = 'stopped' then 'stopped'
+    when v_row.stop_requested_at is not null then 'drain_requested'
+    when v_run_status is not null and v_run_status not in ('pending', 'running') then 'run_' || v_run_status
+  end;
+  stop_requested := stop_reason is not null;
+  lost_task_ids := coalesce(array(select h from unnest(v_held) h where h <> all (v_renewed) order by h), '{}');
+  renewed_task_ids := v_renewed;
+  lease_expires_at := (select min(t.lease_expires_at) from taskwarden.tasks t where t.id = any (v_renewed));
+  server_time := now();
+  return next;
+end
+$$;
+comment on function taskwarden.upsert_worker_heartbeat(text, text, text, uuid, text, bigint[], integer, jsonb, uuid) is 'Registers or beats a worker, renews the leases it still holds, and answers stop_requested / lost_task_ids.';
+
+create function taskwarden.request_worker_stop(worker_id text)
+returns taskwarden.worker_heartbeats
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_row taskwarden.worker_heartbeats;
+begin
+  perform taskwarden._check_text('worker_id', request_worker_stop.worker_id);
+  update taskwarden.worker_heartbeats w
+  set stop_requested_at = coalesce(w.stop_requested_at, now())
+  where w.worker_id = request_worker_stop.worker_id
+  returning w.* into v_row;
+  if not found then
+    raise exception 'worker % not found', request_worker_stop.worker_id
+      using errcode = 'TW003', hint = 'See taskwarden.v_active_workers for worker ids.';
+  end if;
+  return v_row;
+end
+$$;
+comment on function taskwarden.request_worker_stop(text) is 'Remote drain: the worker stops claiming and exits after its next heartbeat.';
+
+create function taskwarden.stop_worker(worker_id text, release_tasks boolean default true)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_worker text := stop_worker.worker_id;
+  v_released integer := 0;
+begin
+  perform taskwarden._check_text('worker_id', v_worker);
+  if stop_worker.release_tasks is null then
+    raise exception 'release_tasks must not be null' using errcode = 'TW002', hint = 'Pass true or false.';
+  end if;
+  update taskwarden.worker_heartbeats w
+  set status = 'stopped', stopped_at = coalesce(w.stopped_at, now()), current_task = null,
+      last_heartbeat_at = now()
+  where w.worker_id = v_worker;
+  if not found then
+    raise exception 'worker % not found', v_worker
+      using errcode = 'TW003', hint = 'See taskwarden.v_active_workers for worker ids.';
+  end if;
+  if stop_worker.release_tasks then
+    with held as (
+      select t.id from taskwarden.tasks t
+      where t.status = 'running' and t.owner_id = v_worker
+      for update skip locked
+    ), released as (
+      update taskwarden.tasks t
+      set status = 'queued', attempts = greatest(t.attempts - 1, 0), run_at = now(),
+          owner_id = null, lease_token = null, lease_expires_at = null, last_heartbeat = null, updated_at = now()
+      from held h
+      where t.id = h.id
+      returning t.id, t.run_id, t.attempts
+    ), logged as (
+      insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt)
+      select r.id, r.run_id, 'released', 'worker_stopped', v_worker, r.attempts from released r
+      returning 1
+    )
+    select count(*) into v_released from logged;
+  end if;
+  return v_released;
+end
+$$;
+comment on function taskwarden.stop_worker(text, boolean) is 'Graceful shutdown: marks the worker stopped and gives its running tasks back without spending an attempt.';
+
+create function taskwarden._worker_base(p_worker_id text)
+returns text
+language sql immutable
+set search_path = ''
+as $$
+  select regexp_replace(p_worker_id, '#[^#]*$', '')
+$$;
+comment on function taskwarden._worker_base(text) is 'A worker id without its boot suffix ("research-1#k3f9" -> "research-1").';
+
+create function taskwarden.recover_worker_tasks(worker_id text)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_worker text := recover_worker_tasks.worker_id;
+  v_base text;
+  v_ids bigint[];
+  v_count integer;
+begin
+  perform taskwarden._check_text('worker_id', v_worker);
+  v_base := taskwarden._worker_base(v_worker);
+  -- This id's own tasks, and those of earlier boots of the same base id ("base#boot").
+  select array_agg(s.id) into v_ids from (
+    select t.id from taskwarden.tasks t
+    where t.status = 'running'
+      and (t.owner_id = v_worker or left(t.owner_id, length(v_base) + 1) = v_base || '#')
+    order by t.id
+    for update skip locked
+  ) s;
+  select count(*) into v_count
+  from taskwarden._requeue_or_fail(coalesce(v_ids, '{}'), 'recovered',
+                                   'worker restarted while the task was running', false);
+  return v_count;
+end
+$$;
+comment on function taskwarden.recover_worker_tasks(text) is 'Startup recovery: requeues (or fails, budget spent) running tasks left by earlier boots of this worker id.';
+
+create function taskwarden._reap_dead_workers(p_dead_after integer, p_batch integer, p_dry_run boolean)
+returns table (task_id bigint, task_type text, run_id uuid, owner_id text, attempts integer, action text, reason text)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_ids bigint[];
+begin
+  select array_agg(s.id) into v_ids from (
+    select t.id
+    from taskwarden.tasks t
+    join taskwarden.worker_heartbeats w on w.worker_id = t.owner_id
+    where t.status = 'running' and w.last_heartbeat_at < now() - make_interval(secs => p_dead_after)
+    order by t.id
+    limit p_batch
+    for update of t skip locked
+  ) s;
+  return query select * from taskwarden._requeue_or_fail(coalesce(v_ids, '{}'), 'worker_dead',
+    format('worker stopped beating for more than %s s', p_dead_after), p_dry_run);
+end
+$$;
+comment on function taskwarden._reap_dead_workers(integer, integer, boolean) is 'Reaper step: takes back running tasks whose owner stopped beating.';
+
+create function taskwarden.release_dead_worker_leases(dead_after_seconds integer default 300)
+returns table (task_id bigint, task_type text, run_id uuid, owner_id text, attempts integer, action text, reason text)
+language plpgsql
+set search_path = ''
+as $$
+begin
+  perform taskwarden._check_range('dead_after_seconds', release_dead_worker_leases.dead_after_seconds, 1, 604800);
+  return query select * from taskwarden._reap_dead_workers(release_dead_worker_leases.dead_after_seconds,
+    taskwarden._setting_num('reap_batch', 200)::integer, false);
+end
+$$;
+comment on function taskwarden.release_dead_worker_leases(integer) is 'Requeues (or fails, budget spent) running tasks whose owner has not beaten for dead_after_seconds.';
+
+create function taskwarden.cleanup_stale_workers(stale_minutes integer default 60)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_count integer;
+begin
+  perform taskwarden._check_range('stale_minutes', cleanup_stale_workers.stale_minutes, 1, 525600);
+  with gone as (
+    delete from taskwarden.worker_heartbeats w
+    where coalesce(w.stopped_at, w.last_heartbeat_at) < now() - make_interval(mins => cleanup_stale_workers.stale_minutes)
+      and w.last_heartbeat_at < now() - make_interval(mins => cleanup_stale_workers.stale_minutes)
+      -- A dead worker's row is the evidence release_dead_worker_leases needs: keep it while it holds tasks.
+      and not exists (select from taskwarden.tasks t where t.status = 'running' and t.owner_id = w.worker_id)
+    returning 1
+  )
+  select count(*) into v_count from gone;
+  return v_count;
+end
+$$;
+comment on function taskwarden.cleanup_stale_workers(integer) is 'Deletes worker rows stopped or silent for stale_minutes that hold no running task; returns the count.';
+
+create function taskwarden.get_worker_stats()
+returns table (worker_type text, active bigint, idle bigint, processing bigint, stopping bigint,
+               dead bigint, stopped bigint, total bigint)
+language sql stable
+set search_path = ''
+as $$
+  with w as (
+    select h.worker_type, h.status,
+           h.status <> 'stopped' and h.last_heartbeat_at < now() - taskwarden._dead_after() as dead
+    from taskwarden.worker_heartbeats h
+  )
+  select w.worker_type,
+         count(*) filter (where not w.dead and w.status in ('active', 'idle', 'processing', 'stopping')),
+         count(*) filter (where not w.dead and w.status = 'idle'),
+         count(*) filter (where not w.dead and w.status = 'processing'),
+         count(*) filter (where not w.dead and w.status = 'stopping'),
+         count(*) filter (where w.dead),
+         count(*) filter (where w.status = 'stopped'),
+         count(*)
+  from w
+  group by w.worker_type
+  order by w.worker_type
+$$;
+comment on function taskwarden.get_worker_stats() is 'Per worker type: live workers (active = idle + processing + stopping + plain active), dead, stopped, total.';
+
+create function taskwarden.get_worker_health_summary()
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+  with by_type as (select * from taskwarden.get_worker_stats()),
+  dead as (
+    select coalesce(jsonb_agg(jsonb_build_object(
+             'worker_id', d.worker_id, 'worker_type', d.worker_type, 'status', d.status,
+             'current_task', d.current_task, 'current_run_id', d.current_run_id,
+             'last_heartbeat_at', d.last_heartbeat_at, 'seconds_since_heartbeat', d.seconds_since_heartbeat,
+             'held_tasks', d.held_tasks) order by d.last_heartbeat_at), '[]'::jsonb) as list
+    from taskwarden.v_dead_workers d
+  ),
+  stale_runs as (
+    select coalesce(jsonb_agg(jsonb_build_object(
+             'run_id', s.run_id, 'name', s.name, 'started_at', s.started_at,
+             'last_progress_at', s.last_progress_at, 'stale_for_hours', s.stale_for_hours)), '[]'::jsonb) as list
+    from taskwarden.find_stale_runs(taskwarden._setting_num('run_stale_hours', 24)) s
+  ),
+  task_counts as (
+    select jsonb_build_object(
+      'queued', count(*) filter (where t.status = 'queued'),
+      'running', count(*) filter (where t.status = 'running'),
+      'completed', count(*) filter (where t.status = 'completed'),
+      'failed', count(*) filter (where t.status = 'failed'),
+      'cancelled', count(*) filter (where t.status = 'cancelled'),
+      'stale_running', (select count(*) from taskwarden.v_stale_running_tasks)) as counts
+    from taskwarden.tasks t
+  ),
+  last_reap as (
+    select jsonb_build_object('id', r.id, 'source', r.source, 'started_at', r.started_at,
+                              'finished_at', r.finished_at, 'duration_ms', r.duration_ms,
+                              'requeued', r.requeued, 'failed', r.failed, 'skipped', r.skipped) as row
+    from taskwarden.reaper_runs r
+    where not r.skipped
+    order by r.id desc
+    limit 1
+  )
+  select jsonb_build_object(
+    'generated_at', now(),
+    'healthy', jsonb_array_length(dead.list) = 0 and jsonb_array_length(stale_runs.list) = 0,
+    'dead_after_seconds', taskwarden._setting_num('dead_worker_seconds', 300),
+    'workers', jsonb_build_object(
+      'total', coalesce((select sum(b.total) from by_type b), 0),
+      'active', coalesce((select sum(b.active) from by_type b), 0),
+      'idle', coalesce((select sum(b.idle) from by_type b), 0),
+      'processing', coalesce((select sum(b.processing) from by_type b), 0),
+      'stopping', coalesce((select sum(b.stopping) from by_type b), 0),
+      'dead', coalesce((select sum(b.dead) from by_type b), 0),
+      'stopped', coalesce((select sum(b.stopped) from by_type b), 0)),
+    'by_type', coalesce((select jsonb_agg(to_jsonb(b)) from by_type b), '[]'::jsonb),
+    'dead_workers', dead.list,
+    'tasks', task_counts.counts,
+    'stale_runs', stale_runs.list,
+    'last_reap', (select l.row from last_reap l))
+  from dead, stale_runs, task_counts
+$$;
+comment on function taskwarden.get_worker_health_summary() is 'One jsonb document for dashboards and alerts: worker counts, dead workers, task counts, stale runs, last reap.';
