@@ -22,8 +22,8 @@ $roles$;
 revoke all on schema taskwarden from public, anon, authenticated;
 grant usage on schema taskwarden to service_role;
 
--- Functions are executable by PUBLIC by default in Postgres; nothing here may be.
-alter default privileges in schema taskwarden revoke execute on functions from public;
+-- Grants for objects later migrations create. (A per-schema default can only add privileges:
+-- PUBLIC's default EXECUTE on functions is revoked explicitly in the privileges migration.)
 alter default privileges in schema taskwarden grant execute on functions to service_role;
 alter default privileges in schema taskwarden grant select, insert, update, delete on tables to service_role;
 alter default privileges in schema taskwarden grant usage, select on sequences to service_role;
