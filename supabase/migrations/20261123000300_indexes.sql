@@ -11,5 +11,5 @@ create index tasks_run_id_idx on taskwarden.tasks (run_id);
 create index runs_live_idx on taskwarden.runs (status) where status in ('pending', 'running');
 
 create index task_events_task_id_idx on taskwarden.task_events (task_id);
-create index task_events_created_at_idx on taskwarden.task_events using brin (created_at);
+create index task_events_created_at_idx on taskwarden.task_events (created_at);
 create index reaper_runs_started_at_idx on taskwarden.reaper_runs (started_at);

@@ -446,6 +446,9 @@ as $$
 begin
   -- Callers pass ids they selected FOR UPDATE in this transaction; the status re-check below
   -- keeps a completion that landed first from being undone.
+  if coalesce(cardinality(p_ids), 0) = 0 then
+    return; -- the common case of an idle reap: no statement, no generic plan over the whole table
+  end if;
   if p_dry_run then
     return query
       select t.id, t.task_type, t.run_id, t.owner_id, t.attempts,
