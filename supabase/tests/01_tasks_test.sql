@@ -92,5 +92,16 @@ select throws_ok(format($$select taskwarden.requeue_task(%s)$$, :t1), 'TW004', n
 select is((taskwarden.get_task(:t2)) -> 'task' ->> 'id', :t2::text, 'get_task returns the task');
 select ok(jsonb_array_length((taskwarden.get_task(:t2)) -> 'events') >= 4, 'get_task returns its events');
 
+-- batch completion: fenced per task, a lost lease is reported, not raised
+select count(*) from taskwarden.enqueue_tasks('batch', array['{}', '{}', '{}']::jsonb[]);
+create temp table held on commit drop as select id, lease_token from taskwarden.claim_tasks('wb', array['batch'], 3);
+select results_eq(
+  $$select completed from taskwarden.complete_tasks(
+      (select array_agg(id order by id) from held),
+      (select array_agg(case when id = (select max(id) from held) then gen_random_uuid() else lease_token end order by id) from held))$$,
+  $$values (true), (true), (false)$$, 'complete_tasks completes the held ones and reports the lost one');
+select is((select count(*)::int from taskwarden.tasks where task_type = 'batch' and status = 'completed'), 2, 'exactly the fenced ones are completed');
+select throws_ok($$select taskwarden.complete_tasks(array[1::bigint], '{}')$$, 'TW002', null, 'mismatched arrays are refused');
+
 select * from finish();
 rollback;
