@@ -93,6 +93,13 @@ declare
   v_dry boolean := reap.dry_run;
   v_started timestamptz := clock_timestamp();
   v_batch integer := taskwarden._setting_num('reap_batch', 200)::integer;
+  v_rounds integer := taskwarden._setting_num('reap_max_rounds', 10)::integer;
+  v_round integer := 0;
+  v_i integer;
+  v_counts integer[] := array_fill(0, array[8]);
+  v_n_requeued integer;
+  v_n_failed integer;
+  v_full boolean;
   v_lease jsonb; v_dead jsonb; v_timeout jsonb; v_stale jsonb;
   v_runs integer := 0;
   v_workers integer := 0;
@@ -113,28 +120,43 @@ begin
                               'skipped', true, 'reason', 'another reap is in progress');
   end if;
 
-  select jsonb_build_object(
-           'requeued', count(*) filter (where r.action in ('requeued', 'would_requeue')),
-           'failed', count(*) filter (where r.action in ('failed', 'would_fail')))
-  into v_lease from taskwarden._reap_expired_leases(v_batch, v_dry) r;
+  -- Rounds of reap_batch rows per step, while a step still fills its batch: a mass death of
+  -- workers drains in one call instead of one batch a minute. A dry run sees one round.
+  for v_i in 1 .. case when v_dry then 1 else v_rounds end loop
+    v_round := v_i;
+    select count(*) filter (where r.action in ('requeued', 'would_requeue')),
+           count(*) filter (where r.action in ('failed', 'would_fail'))
+    into v_n_requeued, v_n_failed from taskwarden._reap_expired_leases(v_batch, v_dry) r;
+    v_counts[1] := v_counts[1] + v_n_requeued; v_counts[2] := v_counts[2] + v_n_failed;
+    v_full := v_n_requeued + v_n_failed = v_batch;
 
-  select jsonb_build_object(
-           'requeued', count(*) filter (where r.action in ('requeued', 'would_requeue')),
-           'failed', count(*) filter (where r.action in ('failed', 'would_fail')))
-  into v_dead from taskwarden._reap_dead_workers(
-    taskwarden._setting_num('dead_worker_seconds', 300)::integer, v_batch, v_dry) r;
+    select count(*) filter (where r.action in ('requeued', 'would_requeue')),
+           count(*) filter (where r.action in ('failed', 'would_fail'))
+    into v_n_requeued, v_n_failed from taskwarden._reap_dead_workers(
+      taskwarden._setting_num('dead_worker_seconds', 300)::integer, v_batch, v_dry) r;
+    v_counts[3] := v_counts[3] + v_n_requeued; v_counts[4] := v_counts[4] + v_n_failed;
+    v_full := v_full or v_n_requeued + v_n_failed = v_batch;
 
-  select jsonb_build_object(
-           'requeued', count(*) filter (where r.action in ('requeued', 'would_requeue')),
-           'failed', count(*) filter (where r.action in ('failed', 'would_fail')))
-  into v_timeout from taskwarden._reap_timed_out(v_batch, v_dry) r;
+    select count(*) filter (where r.action in ('requeued', 'would_requeue')),
+           count(*) filter (where r.action in ('failed', 'would_fail'))
+    into v_n_requeued, v_n_failed from taskwarden._reap_timed_out(v_batch, v_dry) r;
+    v_counts[5] := v_counts[5] + v_n_requeued; v_counts[6] := v_counts[6] + v_n_failed;
+    v_full := v_full or v_n_requeued + v_n_failed = v_batch;
 
-  select jsonb_build_object(
-           'requeued', count(*) filter (where r.action in ('requeued', 'would_requeue')),
-           'failed', count(*) filter (where r.action in ('failed', 'would_fail')))
-  into v_stale from taskwarden.cleanup_stale_running_tasks(
-    taskwarden._setting_num('task_stale_seconds', 900) / 60,
-    taskwarden._setting_num('max_requeue', 3)::integer, v_batch, v_dry) r;
+    select count(*) filter (where r.action in ('requeued', 'would_requeue')),
+           count(*) filter (where r.action in ('failed', 'would_fail'))
+    into v_n_requeued, v_n_failed from taskwarden.cleanup_stale_running_tasks(
+      taskwarden._setting_num('task_stale_seconds', 900) / 60,
+      taskwarden._setting_num('max_requeue', 3)::integer, v_batch, v_dry) r;
+    v_counts[7] := v_counts[7] + v_n_requeued; v_counts[8] := v_counts[8] + v_n_failed;
+    v_full := v_full or v_n_requeued + v_n_failed = v_batch;
+
+    exit when not v_full;
+  end loop;
+  v_lease := jsonb_build_object('requeued', v_counts[1], 'failed', v_counts[2]);
+  v_dead := jsonb_build_object('requeued', v_counts[3], 'failed', v_counts[4]);
+  v_timeout := jsonb_build_object('requeued', v_counts[5], 'failed', v_counts[6]);
+  v_stale := jsonb_build_object('requeued', v_counts[7], 'failed', v_counts[8]);
 
   select count(*) into v_runs
   from taskwarden.cleanup_stale_runs(taskwarden._setting_num('run_stale_hours', 24), v_dry);
@@ -151,7 +173,7 @@ begin
 
   v_summary := jsonb_build_object(
     'source', v_source, 'dry_run', v_dry, 'skipped', false,
-    'lease_expired', v_lease, 'worker_dead', v_dead, 'timed_out', v_timeout, 'stale', v_stale,
+    'lease_expired', v_lease, 'worker_dead', v_dead, 'timed_out', v_timeout, 'stale', v_stale, 'rounds', v_round,
     'stale_runs_failed', v_runs, 'workers_deleted', v_workers,
     'duration_ms', round((extract(epoch from clock_timestamp() - v_started) * 1000)::numeric, 3));
 
@@ -160,10 +182,8 @@ begin
      stale_runs_failed, workers_deleted, summary)
   values
     (v_source, v_dry, false, v_started, clock_timestamp(), (v_summary ->> 'duration_ms')::numeric,
-     (v_lease ->> 'requeued')::integer + (v_dead ->> 'requeued')::integer
-       + (v_timeout ->> 'requeued')::integer + (v_stale ->> 'requeued')::integer,
-     (v_lease ->> 'failed')::integer + (v_dead ->> 'failed')::integer
-       + (v_timeout ->> 'failed')::integer + (v_stale ->> 'failed')::integer,
+     v_counts[1] + v_counts[3] + v_counts[5] + v_counts[7],
+     v_counts[2] + v_counts[4] + v_counts[6] + v_counts[8],
      v_runs, v_workers, v_summary)
   returning id into v_id;
 

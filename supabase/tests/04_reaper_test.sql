@@ -68,10 +68,13 @@ select throws_ok($$select * from taskwarden.cleanup_stale_running_tasks(15, 0)$$
 update taskwarden.settings set value = '2' where key = 'reap_batch';
 insert into taskwarden.tasks (task_type, status, owner_id, lease_token, lease_expires_at, attempts)
 select 'many', 'running', 'gone#a', gen_random_uuid(), now() - interval '1 minute', 1 from generate_series(1, 5);
-select is((taskwarden.reap('test')) -> 'lease_expired' ->> 'requeued', '2', 'one reap handles at most reap_batch rows per step');
+update taskwarden.settings set value = '2' where key = 'reap_max_rounds';
+select is((taskwarden.reap('test')) -> 'lease_expired' ->> 'requeued', '4', 'one reap handles reap_batch rows per round, reap_max_rounds rounds');
+select is((taskwarden.reap('test')) -> 'lease_expired' ->> 'requeued', '1', 'the next reap takes the rest');
+select is((select (summary ->> 'rounds')::int from taskwarden.reaper_runs order by id desc limit 1), 1, 'and stops after a round that did not fill its batch');
 
 -- logging
-select is((select count(*)::int from taskwarden.reaper_runs where source = 'test' and not dry_run), 6, 'every reap is in reaper_runs');
+select is((select count(*)::int from taskwarden.reaper_runs where source = 'test' and not dry_run), 7, 'every reap is in reaper_runs');
 select ok((select bool_and(finished_at is not null and duration_ms >= 0) from taskwarden.reaper_runs), 'with its duration');
 select is((select dry_run from taskwarden.reaper_runs order by id limit 1), true, 'dry runs are logged as such');
 select throws_ok($$select taskwarden.reap('')$$, 'TW002', null, 'an empty source is refused');
