@@ -1,0 +1,215 @@
+// Server-rendered HTML of the dashboard. Every value goes through hono's `html` template, which
+// escapes interpolations; nothing from the database is ever inserted raw.
+import { html, raw } from "hono/html";
+import type { HtmlEscapedString } from "hono/utils/html";
+import type { ActivityBucket } from "../rpc/client.ts";
+import { ageSeconds, duration } from "../cli/format.ts";
+import type { ReaperAction, Snapshot, WorkerView } from "./data.ts";
+
+type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
+
+export interface ViewOptions {
+  /** Actions allowed: a DASHBOARD_TOKEN is configured and this request presented it. */
+  canAct: boolean;
+  tokenConfigured: boolean;
+  refreshMs: number;
+  now?: number;
+  flash?: { kind: "ok" | "error"; text: string };
+}
+
+const STYLE = `
+:root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --muted: #6e7781; --line: #d0d7de88; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 0; padding: 1rem 1.5rem 3rem; }
+header { display: flex; gap: 1rem; align-items: baseline; flex-wrap: wrap; }
+h1 { font-size: 1.3rem; margin: 0; }
+h2 { font-size: 1rem; margin: 1.6rem 0 .5rem; }
+.badge { padding: .1rem .5rem; border-radius: 1rem; font-size: .8rem; font-weight: 600; color: #fff; }
+.badge.ok { background: var(--ok); } .badge.bad { background: var(--bad); } .badge.warn { background: var(--warn); }
+.muted { color: var(--muted); }
+.cards { display: flex; flex-wrap: wrap; gap: .6rem; margin-top: 1rem; }
+.card { border: 1px solid var(--line); border-radius: .5rem; padding: .5rem .8rem; min-width: 7.5rem; }
+.card b { display: block; font-size: 1.5rem; }
+.card.bad b { color: var(--bad); }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { font-size: .75rem; text-transform: uppercase; color: var(--muted); }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.dead td { background: #cf222e18; }
+code { font-size: .85em; }
+form.inline { display: inline; margin: 0; }
+button { font: inherit; font-size: .8rem; padding: .1rem .5rem; cursor: pointer; }
+.flash { padding: .5rem .8rem; border-radius: .4rem; margin-top: .8rem; }
+.flash.ok { background: #1a7f3722; } .flash.error { background: #cf222e22; }
+svg text { font-size: 10px; fill: currentColor; }
+#conn.lost { color: var(--bad); font-weight: 600; }
+`;
+
+function ago(iso: string | null | undefined, now: number): string {
+  const s = ageSeconds(iso, now);
+  return s === null ? "-" : `${duration(s)} ago`;
+}
+
+function dash(v: unknown): string {
+  return v === null || v === undefined || v === "" ? "-" : String(v);
+}
+
+function card(label: string, value: number | string, bad = false): Html {
+  return html`<div class="card${bad ? " bad" : ""}" data-testid="${label.replaceAll(" ", "-")}"><b>${value}</b><span class="muted">${label}</span></div>`;
+}
+
+function actionForm(action: string, field: string, value: string, label: string, confirmText: string): Html {
+  // The confirmation text travels as a data attribute (escaped), never spliced into script.
+  return html`<form class="inline" method="post" action="${action}" data-confirm="${confirmText}">
+<input type="hidden" name="${field}" value="${value}"><button type="submit">${label}</button></form>`;
+}
+
+function workersTable(workers: WorkerView[], opts: ViewOptions, now: number): Html {
+  if (workers.length === 0) return html`<p class="muted">No workers are registered. Start one (<code>taskwarden supervise worker.ts --workers 2</code>).</p>`;
+  return html`<table data-testid="workers">
+<thead><tr><th>Worker</th><th>Type</th><th>Status</th><th class="num">Heartbeat</th><th>Current task</th><th class="num">Held</th><th>Host / pid</th><th>Started</th>${opts.canAct ? html`<th></th>` : ""}</tr></thead>
+<tbody>${workers.map(
+    (w) => html`<tr class="${w.dead ? "dead" : ""}" data-worker-id="${w.worker_id}" data-dead="${String(w.dead)}">
+<td><code>${w.worker_id}</code></td><td>${w.worker_type}</td>
+<td>${w.dead ? html`<span class="badge bad">dead</span> <span class="muted">was ${w.status}</span>` : w.status}${w.stop_requested_at ? html` <span class="badge warn">drain requested</span>` : ""}</td>
+<td class="num">${duration(w.seconds_since_heartbeat)} ago</td>
+<td>${dash(w.current_task)}</td><td class="num">${w.held_tasks}</td>
+<td>${dash(w.host)} / ${dash(w.pid)}</td><td>${ago(w.started_at, now)}</td>
+${opts.canAct ? html`<td>${!w.dead && !w.stop_requested_at ? actionForm("/actions/drain-worker", "worker_id", w.worker_id, "Drain", `Ask worker ${w.worker_id} to finish its task and exit?`) : ""}</td>` : ""}
+</tr>`,
+  )}</tbody></table>`;
+}
+
+function statsTable(s: Snapshot): Html {
+  const rows = s.health.by_type as Record<string, unknown>[];
+  if (rows.length === 0) return html`<p class="muted">No workers yet.</p>`;
+  const cols = ["active", "idle", "processing", "stopping", "dead", "stopped", "total"] as const;
+  return html`<table data-testid="stats"><thead><tr><th>Worker type</th>${cols.map((c) => html`<th class="num">${c}</th>`)}</tr></thead>
+<tbody>${rows.map((r) => html`<tr><td>${String(r.worker_type)}</td>${cols.map((c) => html`<td class="num">${dash(r[c])}</td>`)}</tr>`)}</tbody></table>`;
+}
+
+function staleRunsTable(s: Snapshot, opts: ViewOptions, now: number): Html {
+  const runs = s.health.stale_runs as Record<string, unknown>[];
+  if (runs.length === 0) return html`<p class="muted">No stale runs.</p>`;
+  return html`<table data-testid="stale-runs"><thead><tr><th>Run</th><th>Name</th><th>Started</th><th>Last progress</th><th class="num">Stale for</th>${opts.canAct ? html`<th></th>` : ""}</tr></thead>
+<tbody>${runs.map(
+    (r) => html`<tr data-run-id="${String(r.run_id)}"><td><code>${String(r.run_id)}</code></td><td>${dash(r.name)}</td>
+<td>${ago(r.started_at as string, now)}</td><td>${ago(r.last_progress_at as string, now)}</td>
+<td class="num">${duration(Number(r.stale_for_hours) * 3600)}</td>
+${opts.canAct ? html`<td>${actionForm("/actions/fail-run", "run_id", String(r.run_id), "Fail run", `Mark run "${String(r.name)}" as failed?`)}</td>` : ""}</tr>`,
+  )}</tbody></table>`;
+}
+
+function reaperTable(actions: ReaperAction[], now: number): Html {
+  if (actions.length === 0) return html`<p class="muted">The reaper has not taken any task back.</p>`;
+  return html`<table data-testid="reaper-actions"><thead><tr><th>When</th><th class="num">Task</th><th>Action</th><th>Why</th><th>From worker</th><th class="num">Attempt</th></tr></thead>
+<tbody>${actions.map(
+    (a) => html`<tr><td>${ago(a.created_at, now)}</td><td class="num">${a.task_id}</td><td>${a.event}</td><td>${dash(a.reason)}</td><td><code>${dash(a.worker_id)}</code></td><td class="num">${dash(a.attempt)}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+/** Completed and requeued tasks per bucket, as two polylines. */
+export function activityChart(buckets: ActivityBucket[], bucketSeconds: number): Html {
+  const W = 640, H = 150, L = 34, B = 18, T = 8;
+  const max = Math.max(1, ...buckets.flatMap((b) => [b.completed, b.requeued + b.failed]));
+  const x = (i: number) => L + (buckets.length <= 1 ? 0 : (i * (W - L - 6)) / (buckets.length - 1));
+  const y = (v: number) => T + (H - T - B) * (1 - v / max);
+  const line = (pick: (b: ActivityBucket) => number) => buckets.map((b, i) => `${x(i).toFixed(1)},${y(pick(b)).toFixed(1)}`).join(" ");
+  const total = (pick: (b: ActivityBucket) => number) => buckets.reduce((n, b) => n + pick(b), 0);
+  const first = buckets[0]?.bucket_start, last = buckets.at(-1)?.bucket_start;
+  const hhmm = (iso: string | undefined) => (iso ? new Date(iso).toISOString().slice(11, 16) : "");
+  const completed = total((b) => b.completed), requeued = total((b) => b.requeued), failed = total((b) => b.failed);
+  return html`<svg role="img" viewBox="0 0 ${W} ${H}" width="100%" style="max-width:${W}px" data-testid="activity-chart"
+ data-completed="${completed}" data-requeued="${requeued}" data-failed="${failed}">
+<title>Tasks completed and requeued per ${bucketSeconds} s</title>
+<line x1="${L}" y1="${H - B}" x2="${W - 4}" y2="${H - B}" stroke="#8888"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#8888"/>
+<text x="${L - 4}" y="${T + 8}" text-anchor="end">${max}</text><text x="${L - 4}" y="${H - B}" text-anchor="end">0</text>
+<text x="${L}" y="${H - 4}">${hhmm(first)} UTC</text><text x="${W - 4}" y="${H - 4}" text-anchor="end">${hhmm(last)} UTC</text>
+<polyline fill="none" stroke="#1a7f37" stroke-width="2" points="${line((b) => b.completed)}"><title>completed</title></polyline>
+<polyline fill="none" stroke="#cf222e" stroke-width="2" points="${line((b) => b.requeued + b.failed)}"><title>requeued or failed</title></polyline>
+</svg>
+<p class="muted"><span style="color:#1a7f37">■</span> completed ${completed} &nbsp; <span style="color:#cf222e">■</span> requeued / released ${requeued}, failed ${failed} — per ${bucketSeconds} s</p>`;
+}
+
+/** The part of the page that refreshes itself. */
+export function renderLive(s: Snapshot, opts: ViewOptions): Html {
+  const now = opts.now ?? Date.now();
+  const h = s.health;
+  const w = h.workers;
+  const t = h.tasks;
+  const lastReap = h.last_reap as Record<string, unknown> | null;
+  return html`<header>
+<h1>taskwarden</h1>
+${h.healthy ? html`<span class="badge ok" data-testid="health">healthy</span>` : html`<span class="badge bad" data-testid="health">unhealthy</span>`}
+<span class="muted">updated ${new Date(h.generated_at).toISOString().slice(11, 19)} UTC · workers count as dead after ${h.dead_after_seconds} s without a heartbeat ·
+last reap ${lastReap ? html`${ago(lastReap.finished_at as string, now)} (${String(lastReap.source)}: requeued ${String(lastReap.requeued)}, failed ${String(lastReap.failed)})` : "never"}</span>
+</header>
+${opts.flash ? html`<div class="flash ${opts.flash.kind}" role="status">${opts.flash.text}</div>` : ""}
+${s.notes.map((n) => html`<p class="muted">Note: ${n}.</p>`)}
+<div class="cards">
+${card("active workers", w.active)}${card("dead workers", w.dead, w.dead > 0)}
+${card("processing", w.processing)}${card("idle", w.idle)}${card("stopped", w.stopped)}
+${card("queued", t.queued)}${card("running", t.running)}${card("completed", t.completed)}${card("failed", t.failed, t.failed > 0)}
+${card("stale running", t.stale_running, t.stale_running > 0)}
+</div>
+<h2>Workers</h2>
+${s.workers ? workersTable(s.workers, opts, now) : deadOnly(s, now)}
+<h2>Tasks over the last ${Math.round((s.activity.length * s.activityBucketSeconds) / 60)} minutes</h2>
+${activityChart(s.activity, s.activityBucketSeconds)}
+<h2>Task status</h2>
+<table data-testid="task-counts"><thead><tr>${(["queued", "running", "completed", "failed", "cancelled", "stale_running"] as const).map((k) => html`<th class="num">${k.replace("_", " ")}</th>`)}</tr></thead>
+<tbody><tr>${(["queued", "running", "completed", "failed", "cancelled", "stale_running"] as const).map((k) => html`<td class="num">${t[k]}</td>`)}</tr></tbody></table>
+<h2>Workers by type</h2>
+${statsTable(s)}
+<h2>Stale runs</h2>
+${staleRunsTable(s, opts, now)}
+<h2>Latest reaper actions</h2>
+${s.reaperActions ? reaperTable(s.reaperActions, now) : html`<p class="muted">Needs a direct database connection.</p>`}
+<p class="muted">${opts.canAct ? "Actions enabled." : opts.tokenConfigured ? html`Read-only: open this page once with <code>?token=…</code> (DASHBOARD_TOKEN) to enable the drain and fail buttons.` : "Read-only: set DASHBOARD_TOKEN to enable the drain and fail buttons."}</p>`;
+}
+
+function deadOnly(s: Snapshot, now: number): Html {
+  const dead = s.health.dead_workers;
+  if (dead.length === 0) return html`<p class="muted">No dead workers.</p>`;
+  return html`<table data-testid="workers"><thead><tr><th>Worker</th><th>Type</th><th>Status</th><th class="num">Heartbeat</th><th class="num">Held</th></tr></thead>
+<tbody>${dead.map((d) => html`<tr class="dead" data-worker-id="${d.worker_id}" data-dead="true"><td><code>${d.worker_id}</code></td><td>${d.worker_type}</td><td><span class="badge bad">dead</span></td><td class="num">${ago(d.last_heartbeat_at, now)}</td><td class="num">${d.held_tasks}</td></tr>`)}</tbody></table>`;
+}
+
+// Polls /partial and swaps the live section; a failed poll marks the page as stale instead of
+// clearing it. Forms ask for confirmation with their data-confirm text.
+const SCRIPT = `
+(() => {
+  const live = document.getElementById("live");
+  const conn = document.getElementById("conn");
+  const every = Number(live.dataset.refreshMs);
+  async function poll() {
+    try {
+      const res = await fetch("/partial", { headers: { accept: "text/html" }, cache: "no-store" });
+      if (!res.ok) throw new Error(String(res.status));
+      live.innerHTML = await res.text();
+      conn.textContent = "live"; conn.className = "";
+    } catch (e) {
+      conn.textContent = "connection lost, retrying"; conn.className = "lost";
+    }
+  }
+  document.addEventListener("submit", (ev) => {
+    const text = ev.target.dataset && ev.target.dataset.confirm;
+    if (text && !window.confirm(text)) ev.preventDefault();
+  });
+  setInterval(poll, every);
+})();`;
+
+export function renderPage(s: Snapshot, opts: ViewOptions): Html {
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>taskwarden${s.health.healthy ? "" : " — unhealthy"}</title><style>${raw(STYLE)}</style></head>
+<body><div class="muted" style="float:right">refresh every ${opts.refreshMs / 1000} s · <span id="conn">live</span></div>
+<main id="live" data-refresh-ms="${opts.refreshMs}">${renderLive(s, opts)}</main>
+<script>${raw(SCRIPT)}</script></body></html>`;
+}
+
+export function renderError(message: string, refreshMs: number): Html {
+  return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>taskwarden — database unreachable</title>
+<meta http-equiv="refresh" content="${Math.max(1, Math.round(refreshMs / 1000))}"><style>${raw(STYLE)}</style></head>
+<body><h1>taskwarden</h1><p class="flash error">The database did not answer: ${message}</p><p class="muted">Retrying…</p></body></html>`;
+}
