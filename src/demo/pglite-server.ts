@@ -97,7 +97,7 @@ export async function servePGlite(opts: PGliteServerOptions): Promise<PGliteServ
 
     constructor(readonly socket: Socket) {
       socket.setNoDelay(true);
-      socket.on("data", (chunk) => {
+      socket.on("data", (chunk: Buffer) => {
         this.#buf = Buffer.concat([this.#buf, chunk]);
         this.#queue = this.#queue.then(() => this.#drain()).catch((err) => this.#fail(err));
       });
@@ -112,18 +112,20 @@ export async function servePGlite(opts: PGliteServerOptions): Promise<PGliteServ
           const len = this.#buf.readInt32BE(0);
           if (this.#buf.length < len) return;
           const code = this.#buf.readInt32BE(4);
-          const body = this.#buf.subarray(8, len);
           this.#buf = this.#buf.subarray(len);
           if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
             this.socket.write("N");
             continue;
           }
-          if (code === CANCEL_REQUEST) return this.socket.destroy();
+          if (code === CANCEL_REQUEST) {
+            this.socket.destroy();
+            return;
+          }
           if (code !== PROTOCOL_3) {
             this.socket.end(errorResponse("0A000", `unsupported frontend protocol ${code}`));
             return this.#close();
           }
-          void body; // user / database / options: there is one database and one role here.
+          // The user / database parameters are ignored: there is one database and one role here.
           this.socket.write(message("R", int32(3))); // AuthenticationCleartextPassword
           this.#state = "password";
           continue;
