@@ -1,0 +1,42 @@
+// A demo worker process (started by `npm start`): claims "demo" tasks and "works" on each for
+// payload.ms milliseconds. One of these is killed with SIGKILL mid-task to show the reaper.
+import { loadConfig } from "../config.ts";
+import { connect } from "../rpc/index.ts";
+import { Worker } from "../worker/worker.ts";
+
+const config = loadConfig();
+const tw = await connect({ ...config, migrate: false });
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}
+
+const worker = new Worker({
+  type: "demo",
+  rpc: tw,
+  config,
+  // Delayed retries (the reaper's backoff) are found by polling: keep it short for the demo.
+  idleSleep: 500,
+  handler: async (task, ctx) => {
+    const payload = (task.payload ?? {}) as { ms?: number };
+    await sleep(Math.min(Math.max(Number(payload.ms) || 1000, 0), 60_000), ctx.signal);
+    return { done_by: ctx.workerId, attempt: ctx.attempt };
+  },
+});
+
+// Started with an IPC channel by `npm start`: when that process is gone, stop instead of
+// polling a database that no longer exists.
+process.once("disconnect", () => void worker.stop("parent exited"));
+
+try {
+  await worker.start();
+} finally {
+  await tw.close();
+  if (process.connected) process.disconnect?.();
+}

@@ -1,0 +1,150 @@
+// `npm start`. With no configuration: an embedded Postgres (PGlite) in .taskwarden/, the
+// migrations, the in-process reaper every 2 s, the dashboard on localhost and a demo in which a
+// worker process is killed mid-task and the reaper recovers its task. With DATABASE_URL (or
+// SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY) the same against that database, demo only with --demo.
+import { Command, InvalidArgumentError, Option } from "commander";
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { ConfigError } from "./config.ts";
+import { isSqlTransport, Taskwarden } from "./rpc/index.ts";
+import { PGliteTransport } from "./rpc/pglite.ts";
+import { openClient, readServerInfo, removeServerInfo, resolveConnection, writeServerInfo } from "./cli/connection.ts";
+import { describeError } from "./cli/program.ts";
+import { servePGlite, type PGliteServer } from "./demo/pglite-server.ts";
+import { applyDemoSettings, Demo, DEMO_SETTINGS } from "./demo/demo.ts";
+import { dashboardToken } from "./dashboard/app.ts";
+import { serveDashboard, type DashboardServer } from "./dashboard/server.ts";
+import { ReaperLoop, reapTotals } from "./reaper/loop.ts";
+
+const startedAt = performance.now();
+const say = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+function positive(what: string) {
+  return (raw: string) => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive number (got "${raw}")`);
+    return n;
+  };
+}
+
+const cli = new Command("npm start")
+  .description("taskwarden locally: embedded database, reaper, dashboard and a demo")
+  .option("--demo", "run the demo against DATABASE_URL too (it writes short reaper thresholds to taskwarden.settings)")
+  .option("--no-demo", "no demo workers, even on the embedded database")
+  .addOption(new Option("--port <port>", "dashboard port").env("DASHBOARD_PORT").argParser(positive("--port")))
+  .option("--host <host>", "dashboard interface", "127.0.0.1")
+  .addOption(new Option("--reap-interval <seconds>", "in-process reaper period (default 2 with the demo or embedded, else 30)").argParser(positive("--reap-interval")))
+  .option("--data-dir <dir>", "embedded database directory (default: TASKWARDEN_DATA_DIR or .taskwarden/pglite)")
+  .showHelpAfterError();
+cli.parse(process.argv.slice(2), { from: "user" });
+const opts = cli.opts<{ demo?: boolean; port?: number; host: string; reapInterval?: number; dataDir?: string }>();
+
+const cleanups: (() => Promise<void>)[] = [];
+let stopping: Promise<void> | undefined;
+
+async function shutdown(reason: string): Promise<void> {
+  stopping ??= (async () => {
+    say(`stopping (${reason})`);
+    for (const fn of cleanups.reverse()) {
+      await fn().catch((err: unknown) => say(`while stopping: ${describeError(err).message}`));
+    }
+    say("stopped");
+  })();
+  return stopping;
+}
+
+async function main(): Promise<void> {
+  const resolved = resolveConnection({ dataDir: opts.dataDir });
+  const embedded = resolved.kind === "pglite";
+  const dataDir = resolved.config.TASKWARDEN_DATA_DIR;
+  if (!embedded && resolved.config.DATABASE_URL && readServerInfo(dataDir)?.database_url === resolved.config.DATABASE_URL) {
+    throw new Error(`npm start is already running for ${dataDir} (pid ${readServerInfo(dataDir)!.pid}); stop it first`);
+  }
+  const demoWanted = opts.demo ?? embedded;
+
+  let client: Taskwarden;
+  let databaseUrl = resolved.config.DATABASE_URL;
+  if (embedded) {
+    const t0 = performance.now();
+    mkdirSync(dirname(dataDir), { recursive: true });
+    const transport = await PGliteTransport.open(dataDir);
+    cleanups.push(() => transport.close());
+    const { migrate } = await import("./db/migrate.ts");
+    const { applied } = await migrate(transport);
+    client = new Taskwarden(transport);
+    say(`embedded Postgres (PGlite) in ${dataDir}: ready in ${seconds(performance.now() - t0)}, ${applied.length} migration(s) applied`);
+    // Other processes (the demo workers, `taskwarden` in another terminal) reach it through this.
+    const server: PGliteServer = await servePGlite({ db: transport.db, onClientError: (m) => say(`database server: ${m}`) });
+    cleanups.push(() => server.close());
+    databaseUrl = server.url;
+    writeServerInfo(dataDir, { pid: process.pid, database_url: server.url });
+    cleanups.push(async () => removeServerInfo(dataDir));
+    say(`the embedded database is served on ${server.host}:${server.port} for worker processes and the taskwarden CLI`);
+  } else {
+    client = await openClient(resolved, { migrate: false });
+    cleanups.push(() => client.close());
+    say(`connected to ${resolved.describe}`);
+  }
+  // Fails here, clearly, when the database is unreachable or not migrated.
+  await client.getWorkerHealthSummary();
+
+  const demo = demoWanted && databaseUrl && isSqlTransport(client.transport);
+  if (demoWanted && !demo) throw new Error("--demo needs DATABASE_URL (worker processes connect to it directly)");
+  if (demo) {
+    await applyDemoSettings(client.transport as Parameters<typeof applyDemoSettings>[0]);
+    say(`demo thresholds in taskwarden.settings: ${Object.entries(DEMO_SETTINGS).map(([k, v]) => `${k}=${v}`).join(", ")}`);
+  }
+
+  const reapMs = (opts.reapInterval ?? (demo || embedded ? 2 : 30)) * 1000;
+  const reaper = new ReaperLoop({
+    client,
+    intervalMs: reapMs,
+    source: "local",
+    onReap: (s) => {
+      const { requeued, failed } = reapTotals(s);
+      if (requeued || failed || s.stale_runs_failed) {
+        say(`reaper: reap #${s.reaper_run_id} requeued ${requeued}, failed ${failed} task(s), failed ${s.stale_runs_failed ?? 0} stale run(s) in ${s.duration_ms} ms`);
+      }
+    },
+    onError: (err) => say(`reaper: ${describeError(err).message}`),
+  });
+  reaper.start();
+  cleanups.push(() => reaper.stop());
+  say(`in-process reaper: reap('local') every ${seconds(reapMs)}`);
+
+  // The embedded database is a local sandbox: its dashboard gets a token so the buttons work.
+  const token = dashboardToken(process.env.DASHBOARD_TOKEN) ?? (embedded ? randomBytes(18).toString("base64url") : undefined);
+  let dashboard: DashboardServer;
+  const serve = (port: number) => serveDashboard({ client, token, host: opts.host, port, refreshMs: 2000 });
+  try {
+    dashboard = await serve(opts.port ?? 8787);
+  } catch (err) {
+    if (opts.port !== undefined || !/already in use/.test(String(err))) throw err;
+    dashboard = await serve(0);
+  }
+  cleanups.push(() => dashboard.close());
+  if (embedded) writeServerInfo(dataDir, { pid: process.pid, database_url: databaseUrl!, dashboard_url: dashboard.url });
+  const answering = await fetch(new URL("healthz", dashboard.url));
+  if (!answering.ok) throw new Error(`the dashboard did not answer (${answering.status})`);
+  say(`dashboard: ${dashboard.url}${token && !process.env.DASHBOARD_TOKEN ? `?token=${token}` : ""} (answering ${seconds(performance.now() - startedAt)} after start)`);
+
+  if (demo) {
+    const d = new Demo({ client, databaseUrl: databaseUrl!, log: say });
+    cleanups.push(() => d.stop());
+    await d.start();
+    void d.recovered.then(() => say("demo: done — the dashboard keeps showing new tasks; Ctrl-C to stop"));
+  }
+  say("running; Ctrl-C to stop");
+}
+
+process.once("SIGINT", () => void shutdown("SIGINT").then(() => process.exit(0)));
+process.once("SIGTERM", () => void shutdown("SIGTERM").then(() => process.exit(0)));
+
+main().catch(async (err: unknown) => {
+  const { message } = describeError(err);
+  process.stderr.write(`npm start: ${err instanceof ConfigError ? err.message : message}\n`);
+  await shutdown("error");
+  process.exit(1);
+});
