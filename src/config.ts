@@ -1,0 +1,233 @@
+// Every environment variable taskwarden reads, in one zod schema. A bad value fails at start
+// with one error naming every bad variable; secret values are never echoed or serialised.
+// Web-standard (zod only): the Deno edge function parses its environment with this too.
+
+import { z } from "zod";
+
+/** Variables whose values are secrets: never logged, never in errors, redacted by toJSON. */
+export const SECRET_VARIABLES = ["SUPABASE_SERVICE_ROLE_KEY", "SMTP_PASSWORD", "CRON_SECRET"] as const;
+/** URL-valued variables that may embed credentials: serialised with those parts masked. */
+const URL_VARIABLES = ["DATABASE_URL", "ALERT_WEBHOOK_URL"] as const;
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const REDACTED = "[redacted]";
+
+function intVar(min: number, max: number) {
+  return z.string().transform((raw, ctx) => {
+    const s = raw.trim();
+    const n = /^[+-]?\d+$/.test(s) ? Number(s) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: "custom", message: `must be a whole number between ${min} and ${max} (got "${raw}")` });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+/** Seconds; fractions allowed so tests can beat faster than once a second. */
+function secondsVar(min: number, max: number) {
+  return z.string().transform((raw, ctx) => {
+    const s = raw.trim();
+    const n = /^\d+(\.\d+)?$/.test(s) ? Number(s) : Number.NaN;
+    if (!Number.isFinite(n) || n < min || n > max) {
+      ctx.addIssue({ code: "custom", message: `must be a number of seconds between ${min} and ${max} (got "${raw}")` });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+function urlVar(protocols: string[], secretParts: boolean) {
+  return z.string().transform((raw, ctx) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(raw.trim());
+    } catch {
+      // reported below
+    }
+    if (!url || !protocols.includes(url.protocol)) {
+      const shown = secretParts ? "" : ` (got "${raw}")`;
+      ctx.addIssue({ code: "custom", message: `must be a ${protocols.map((p) => `${p}//`).join(" or ")} URL${shown}` });
+      return z.NEVER;
+    }
+    return raw.trim();
+  });
+}
+
+const text = (what: string) => z.string().trim().min(1, `must be ${what}`);
+const secret = (min = 1) =>
+  z.string().refine((s) => s.trim().length >= min, { message: `must be at least ${min} characters (value not shown)` });
+
+// "Alerts <ops@example.com>" or a bare address.
+const EMAIL = /^[^\s@<>,]+@[^\s@<>,]+\.[^\s@<>,]+$/;
+const emailList = z.string().transform((raw, ctx) => {
+  const list = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((e) => !EMAIL.test(e));
+  if (list.length === 0 || bad.length > 0) {
+    ctx.addIssue({ code: "custom", message: `must be one or more comma-separated e-mail addresses (bad: "${bad.join(", ") || raw}")` });
+    return z.NEVER;
+  }
+  return list;
+});
+const sender = z.string().refine((s) => EMAIL.test(s.trim()) || /^[^<>]*<[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+>$/.test(s.trim()), {
+  message: 'must be an e-mail address or "Name <address>"',
+});
+
+/** A worker id base: '#' separates the boot suffix, so it cannot appear in the base. */
+const workerIdBase = z
+  .string()
+  .trim()
+  .min(1, "must not be empty")
+  .max(150, "must be at most 150 characters")
+  .refine((s) => !s.includes("#"), { message: 'must not contain "#" (it separates the boot id)' });
+
+const logLevel = z.string().transform((raw, ctx) => {
+  const s = raw.trim().toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(s)) {
+    ctx.addIssue({ code: "custom", message: `must be one of ${LOG_LEVELS.join(", ")} (got "${raw}")` });
+    return z.NEVER;
+  }
+  return s as (typeof LOG_LEVELS)[number];
+});
+
+const uuid = z
+  .string()
+  .trim()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "must be a run id (a uuid)");
+
+export const configSchema = z
+  .object({
+    // Worker
+    WORKER_HEARTBEAT_INTERVAL: secondsVar(0.05, 3600).default(30),
+    WORKER_MAX_LOOPS: intVar(1, Number.MAX_SAFE_INTEGER).optional(),
+    WORKER_CONCURRENCY: intVar(1, 1000).default(1),
+    WORKER_SHUTDOWN_GRACE_S: secondsVar(0, 86400).default(30),
+    RUN_FILTER_ID: uuid.optional(),
+    // Leases and the reaper (the SQL side keeps its own copy in taskwarden.settings)
+    TASK_LEASE_S: intVar(1, 86400).default(600),
+    TASK_STALE_S: intVar(1, 31536000).default(900),
+    TASK_MAX_REQUEUE: intVar(1, 1000).default(3),
+    TASK_REAP_BATCH: intVar(1, 10000).default(200),
+    // Connection: DATABASE_URL, else SUPABASE_URL + key, else embedded PGlite in TASKWARDEN_DATA_DIR
+    DATABASE_URL: urlVar(["postgres:", "postgresql:"], true).optional(),
+    SUPABASE_URL: urlVar(["http:", "https:"], false).optional(),
+    SUPABASE_SERVICE_ROLE_KEY: secret(20).optional(),
+    TASKWARDEN_DATA_DIR: text("a directory path").default(".taskwarden/pglite"),
+    // Alerts
+    ALERT_WEBHOOK_URL: urlVar(["http:", "https:"], true).optional(),
+    HEARTBEAT_MONITOR_ALERT_EMAIL: emailList.optional(),
+    SMTP_HOST: text("a host name").optional(),
+    SMTP_PORT: intVar(1, 65535).default(587),
+    SMTP_USER: text("a user name").optional(),
+    SMTP_PASSWORD: secret().optional(),
+    EMAIL_FROM: sender.optional(),
+    // Scheduled calls (the edge function's cron trigger) authenticate with this
+    CRON_SECRET: secret(16).optional(),
+    LOG_LEVEL: logLevel.default("info"),
+  })
+  .superRefine((c, ctx) => {
+    const need = (variable: string, message: string) => ctx.addIssue({ code: "custom", path: [variable], message });
+    if (c.SUPABASE_URL && !c.SUPABASE_SERVICE_ROLE_KEY) need("SUPABASE_SERVICE_ROLE_KEY", "is required when SUPABASE_URL is set");
+    if (c.SUPABASE_SERVICE_ROLE_KEY && !c.SUPABASE_URL) need("SUPABASE_URL", "is required when SUPABASE_SERVICE_ROLE_KEY is set");
+    if (c.HEARTBEAT_MONITOR_ALERT_EMAIL && !c.SMTP_HOST) need("SMTP_HOST", "is required when HEARTBEAT_MONITOR_ALERT_EMAIL is set");
+    if (c.HEARTBEAT_MONITOR_ALERT_EMAIL && !c.EMAIL_FROM) need("EMAIL_FROM", "is required when HEARTBEAT_MONITOR_ALERT_EMAIL is set");
+    if (c.SMTP_USER && !c.SMTP_PASSWORD) need("SMTP_PASSWORD", "is required when SMTP_USER is set");
+    if (c.SMTP_PASSWORD && !c.SMTP_USER) need("SMTP_USER", "is required when SMTP_PASSWORD is set");
+    if (c.TASK_LEASE_S <= c.WORKER_HEARTBEAT_INTERVAL * 2) {
+      need(
+        "TASK_LEASE_S",
+        `must be more than twice WORKER_HEARTBEAT_INTERVAL (${c.TASK_LEASE_S} <= 2 x ${c.WORKER_HEARTBEAT_INTERVAL}): ` +
+          "a lease must survive a missed heartbeat",
+      );
+    }
+  });
+
+export type Config = z.output<typeof configSchema> & {
+  /** Every `<TYPE>_WORKER_ID` variable that was set, by variable name. */
+  WORKER_IDS: Record<string, string>;
+};
+
+export interface ConfigIssue {
+  variable: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    super(
+      `Invalid environment configuration (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` +
+        issues.map((i) => `  ${i.variable} ${i.message}`).join("\n"),
+    );
+    this.name = "ConfigError";
+    this.issues = issues;
+  }
+}
+
+/** `COMPANY_RESEARCH_WORKER_ID` for worker type "company-research". */
+export function workerIdVariable(workerType: string): string {
+  return `${workerType.toUpperCase().replace(/[^A-Z0-9]+/g, "_").replace(/^_+|_+$/g, "")}_WORKER_ID`;
+}
+
+type Env = Record<string, string | undefined>;
+
+function defaultEnv(): Env {
+  const g = globalThis as { process?: { env?: Env }; Deno?: { env?: { toObject(): Env } } };
+  return g.process?.env ?? g.Deno?.env?.toObject() ?? {};
+}
+
+/** Parses the environment (process.env by default). Throws a ConfigError naming every bad variable. */
+export function loadConfig(env: Env = defaultEnv()): Config {
+  // An empty value (`FOO=` in a .env file) means unset.
+  const present: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== "") present[k] = v;
+
+  const issues: ConfigIssue[] = [];
+  const workerIds: Record<string, string> = {};
+  for (const [k, v] of Object.entries(present)) {
+    if (!/^[A-Z0-9_]+_WORKER_ID$/.test(k)) continue;
+    const r = workerIdBase.safeParse(v);
+    if (r.success) workerIds[k] = r.data;
+    else issues.push({ variable: k, message: r.error.issues[0].message });
+  }
+
+  const parsed = configSchema.safeParse(present);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) {
+      issues.push({ variable: String(i.path[0] ?? "environment"), message: i.message });
+    }
+  }
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
+
+  const config = { ...parsed.data, WORKER_IDS: workerIds } as Config;
+  Object.defineProperty(config, "toJSON", { value: () => redactConfig(config), enumerable: false });
+  // Node's console.log / util.inspect use this symbol; harmless elsewhere.
+  Object.defineProperty(config, Symbol.for("nodejs.util.inspect.custom"), {
+    value: () => redactConfig(config),
+    enumerable: false,
+  });
+  return config;
+}
+
+/** Masks the password (and, for webhooks, the path and query that carry the token) of a URL. */
+export function redactUrl(raw: string, keepPath = true): string {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = "redacted";
+    if (!keepPath) return `${url.protocol}//${url.host}/${REDACTED}`;
+    return url.toString();
+  } catch {
+    return REDACTED;
+  }
+}
+
+/** A copy safe to print or log. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...config };
+  for (const k of SECRET_VARIABLES) if (out[k] !== undefined) out[k] = REDACTED;
+  for (const k of URL_VARIABLES) {
+    if (typeof out[k] === "string") out[k] = redactUrl(out[k] as string, k === "DATABASE_URL");
+  }
+  return out;
+}

@@ -1,0 +1,148 @@
+// Applies supabase/migrations/*.sql in order, recording each in the table the supabase CLI
+// uses (supabase_migrations.schema_migrations), so `supabase db push` and this agree on what
+// is applied. Works on a postgres.js connection and on PGlite.
+
+import { readdir, readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import type { PGlite } from "@electric-sql/pglite";
+import type postgres from "postgres";
+import { encodeParam } from "../rpc/sql.ts";
+import { PGliteTransport } from "../rpc/pglite.ts";
+import { PostgresTransport } from "../rpc/postgres.ts";
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL("../../supabase/migrations/", import.meta.url));
+
+/** The CLI's file name rule: `<version>_<name>.sql`, version all digits. */
+const MIGRATION_FILE = /^([0-9]+)_(.*)\.sql$/;
+
+export interface Migration {
+  version: string;
+  name: string;
+  path: string;
+}
+
+export interface MigrateResult {
+  applied: Migration[];
+  /** Versions that were already recorded (by this tool or the supabase CLI). */
+  alreadyApplied: string[];
+}
+
+export interface MigrateOptions {
+  dir?: string;
+  /** Called after each applied migration. */
+  onApplied?: (m: Migration, ms: number) => void;
+}
+
+export type MigrationTarget = postgres.Sql | PGlite | PostgresTransport | PGliteTransport;
+
+/** One session: the advisory lock and explicit BEGIN/COMMIT must all run on the same connection. */
+interface Session {
+  exec(text: string): Promise<void>;
+  query(text: string, params?: (string | null)[]): Promise<Record<string, unknown>[]>;
+  release(): Promise<void>;
+}
+
+export async function listMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => MIGRATION_FILE.test(f)).sort();
+  return files.map((f) => {
+    const [, version, name] = MIGRATION_FILE.exec(f)!;
+    return { version, name, path: `${dir.replace(/\/$/, "")}/${f}` };
+  });
+}
+
+const ROLES_SQL = `
+do $roles$
+begin
+  if not exists (select from pg_catalog.pg_roles where rolname = 'anon') then
+    create role anon nologin noinherit;
+  end if;
+  if not exists (select from pg_catalog.pg_roles where rolname = 'authenticated') then
+    create role authenticated nologin noinherit;
+  end if;
+  if not exists (select from pg_catalog.pg_roles where rolname = 'service_role') then
+    create role service_role nologin noinherit bypassrls;
+  end if;
+end
+$roles$`;
+
+// The supabase CLI's own definition (it adds later columns with ADD COLUMN IF NOT EXISTS).
+const HISTORY_SQL = `
+create schema if not exists supabase_migrations;
+create table if not exists supabase_migrations.schema_migrations (
+  version text not null primary key,
+  statements text[],
+  name text
+)`;
+
+export async function migrate(target: MigrationTarget, options: MigrateOptions = {}): Promise<MigrateResult> {
+  const migrations = await listMigrations(options.dir);
+  const session = await openSession(target);
+  try {
+    // Two processes starting at once must not both apply the same file.
+    await session.query("select pg_advisory_lock(hashtext('taskwarden.migrate'))");
+    try {
+      await session.exec(ROLES_SQL);
+      await session.exec(HISTORY_SQL);
+      const done = new Set(
+        (await session.query("select version from supabase_migrations.schema_migrations")).map((r) => String(r.version)),
+      );
+      const applied: Migration[] = [];
+      for (const m of migrations) {
+        if (done.has(m.version)) continue;
+        const sql = await readFile(m.path, "utf8");
+        const started = performance.now();
+        await session.exec("begin");
+        try {
+          await session.exec(sql);
+          await session.query(
+            "insert into supabase_migrations.schema_migrations (version, statements, name) values ($1::text, $2::text::text[], $3::text)",
+            [m.version, encodeParam([sql], "text[]"), m.name],
+          );
+          await session.exec("commit");
+        } catch (err) {
+          await session.exec("rollback").catch(() => {});
+          const reason = err instanceof Error ? err.message : String(err);
+          throw new Error(`migration ${m.version}_${m.name}.sql failed: ${reason}`, { cause: err });
+        }
+        applied.push(m);
+        options.onApplied?.(m, performance.now() - started);
+      }
+      return { applied, alreadyApplied: [...done].sort() };
+    } finally {
+      await session.query("select pg_advisory_unlock(hashtext('taskwarden.migrate'))").catch(() => {});
+    }
+  } finally {
+    await session.release();
+  }
+}
+
+async function openSession(target: MigrationTarget): Promise<Session> {
+  if (target instanceof PGliteTransport) return pgliteSession(target.db);
+  if (target instanceof PostgresTransport) return postgresSession(target.sql);
+  if (typeof (target as PGlite).exec === "function" && typeof (target as PGlite).listen === "function") {
+    return pgliteSession(target as PGlite);
+  }
+  return postgresSession(target as postgres.Sql);
+}
+
+function pgliteSession(db: PGlite): Session {
+  return {
+    exec: async (text) => {
+      await db.exec(text);
+    },
+    query: async (text, params = []) => (await db.query<Record<string, unknown>>(text, params)).rows,
+    release: async () => {},
+  };
+}
+
+async function postgresSession(sql: postgres.Sql): Promise<Session> {
+  const conn = await sql.reserve();
+  return {
+    // No parameters: the simple protocol, which runs a whole multi-statement file.
+    exec: async (text) => {
+      await conn.unsafe(text);
+    },
+    query: async (text, params = []) => (await conn.unsafe(text, params)) as unknown as Record<string, unknown>[],
+    release: async () => conn.release(),
+  };
+}

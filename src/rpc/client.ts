@@ -1,0 +1,402 @@
+// The typed client: one method per function of the SQL API, taking the SQL's own named
+// arguments, with every result validated by zod. It works over any RpcTransport.
+// Web-standard (zod only): the Deno edge function uses it too.
+
+import { z } from "zod";
+import { TaskwardenError, type Row, type RpcTransport } from "./transport.ts";
+
+const timestamp = z.string();
+const id = z.number().int();
+const uuid = z.string();
+
+export const taskSchema = z.looseObject({
+  id,
+  run_id: uuid.nullable(),
+  task_type: z.string(),
+  payload: z.unknown(),
+  status: z.enum(["queued", "running", "completed", "failed", "cancelled"]),
+  priority: z.number().int(),
+  run_at: timestamp,
+  attempts: z.number().int(),
+  max_attempts: z.number().int(),
+  crash_count: z.number().int(),
+  owner_id: z.string().nullable(),
+  lease_token: uuid.nullable(),
+  lease_seconds: z.number().int().nullable(),
+  lease_expires_at: timestamp.nullable(),
+  last_heartbeat: timestamp.nullable(),
+  timeout_seconds: z.number().int().nullable(),
+  result: z.unknown(),
+  last_error: z.string().nullable(),
+  errors: z.array(z.unknown()),
+  created_at: timestamp,
+  started_at: timestamp.nullable(),
+  completed_at: timestamp.nullable(),
+  updated_at: timestamp,
+});
+export type Task = z.infer<typeof taskSchema>;
+/** A task as claim_tasks returns it: running, with its lease. */
+export type ClaimedTask = Task & { lease_token: string; owner_id: string };
+
+export const runSchema = z.looseObject({
+  id: uuid,
+  name: z.string(),
+  status: z.enum(["pending", "running", "completed", "failed", "cancelled", "archived"]),
+  metadata: z.record(z.string(), z.unknown()),
+  error: z.string().nullable(),
+  created_at: timestamp,
+  started_at: timestamp.nullable(),
+  completed_at: timestamp.nullable(),
+  updated_at: timestamp,
+});
+export type Run = z.infer<typeof runSchema>;
+
+export const heartbeatResultSchema = z.looseObject({
+  stop_requested: z.boolean(),
+  stop_reason: z.string().nullable(),
+  lost_task_ids: z.array(id),
+  renewed_task_ids: z.array(id),
+  lease_expires_at: timestamp.nullable(),
+  server_time: timestamp,
+});
+export type HeartbeatResult = z.infer<typeof heartbeatResultSchema>;
+
+export const workerRowSchema = z.looseObject({
+  worker_id: z.string(),
+  worker_type: z.string(),
+  status: z.enum(["active", "idle", "processing", "stopping", "stopped"]),
+  last_heartbeat_at: timestamp,
+  current_run_id: uuid.nullable(),
+  current_task: z.string().nullable(),
+  started_at: timestamp,
+  metadata: z.record(z.string(), z.unknown()),
+  run_filter_id: uuid.nullable(),
+  stop_requested_at: timestamp.nullable(),
+});
+export type WorkerRow = z.infer<typeof workerRowSchema>;
+
+export const taskActionSchema = z.looseObject({
+  task_id: id,
+  task_type: z.string(),
+  run_id: uuid.nullable(),
+  owner_id: z.string().nullable(),
+  attempts: z.number().int(),
+  action: z.enum(["requeued", "failed", "would_requeue", "would_fail"]),
+  reason: z.string(),
+});
+export type TaskAction = z.infer<typeof taskActionSchema>;
+
+export const staleRunSchema = z.looseObject({
+  run_id: uuid,
+  name: z.string(),
+  status: z.string(),
+  started_at: timestamp.nullable(),
+  last_progress_at: timestamp.nullable(),
+  stale_for_hours: z.number(),
+  tasks_total: z.number().int(),
+  tasks_queued: z.number().int(),
+  tasks_running: z.number().int(),
+  tasks_completed: z.number().int(),
+  tasks_failed: z.number().int(),
+});
+export type StaleRun = z.infer<typeof staleRunSchema>;
+export const staleRunActionSchema = staleRunSchema.extend({ action: z.enum(["would_fail", "failed"]) });
+export type StaleRunAction = z.infer<typeof staleRunActionSchema>;
+
+export const workerStatsSchema = z.looseObject({
+  worker_type: z.string(),
+  active: z.number().int(),
+  idle: z.number().int(),
+  processing: z.number().int(),
+  stopping: z.number().int(),
+  dead: z.number().int(),
+  stopped: z.number().int(),
+  total: z.number().int(),
+});
+export type WorkerStats = z.infer<typeof workerStatsSchema>;
+
+const counts = z.looseObject({ requeued: z.number().int(), failed: z.number().int() });
+export const reapSummarySchema = z.looseObject({
+  reaper_run_id: id,
+  source: z.string(),
+  dry_run: z.boolean(),
+  skipped: z.boolean(),
+  reason: z.string().optional(),
+  lease_expired: counts.optional(),
+  worker_dead: counts.optional(),
+  timed_out: counts.optional(),
+  stale: counts.optional(),
+  stale_runs_failed: z.number().int().optional(),
+  workers_deleted: z.number().int().optional(),
+  duration_ms: z.number().optional(),
+});
+export type ReapSummary = z.infer<typeof reapSummarySchema>;
+
+const workerCounts = z.looseObject({
+  total: z.number(),
+  active: z.number(),
+  idle: z.number(),
+  processing: z.number(),
+  stopping: z.number(),
+  dead: z.number(),
+  stopped: z.number(),
+});
+export const healthSummarySchema = z.looseObject({
+  generated_at: timestamp,
+  healthy: z.boolean(),
+  dead_after_seconds: z.number(),
+  workers: workerCounts,
+  by_type: z.array(z.looseObject({ worker_type: z.string() })),
+  dead_workers: z.array(
+    z.looseObject({
+      worker_id: z.string(),
+      worker_type: z.string(),
+      status: z.string(),
+      last_heartbeat_at: timestamp,
+      seconds_since_heartbeat: z.number(),
+      held_tasks: z.number(),
+    }),
+  ),
+  tasks: z.looseObject({
+    queued: z.number(),
+    running: z.number(),
+    completed: z.number(),
+    failed: z.number(),
+    cancelled: z.number(),
+    stale_running: z.number(),
+  }),
+  stale_runs: z.array(z.looseObject({ run_id: uuid, name: z.string() })),
+  last_reap: z.looseObject({ id }).nullable(),
+});
+export type HealthSummary = z.infer<typeof healthSummarySchema>;
+
+export const taskEventSchema = z.looseObject({
+  id,
+  task_id: id,
+  event: z.string(),
+  reason: z.string().nullable(),
+  worker_id: z.string().nullable(),
+  created_at: timestamp,
+});
+export const taskDetailSchema = z.looseObject({ task: taskSchema, events: z.array(taskEventSchema) });
+export type TaskDetail = z.infer<typeof taskDetailSchema>;
+
+export const activityBucketSchema = z.looseObject({
+  bucket_start: timestamp,
+  completed: z.number().int(),
+  failed: z.number().int(),
+  requeued: z.number().int(),
+  claimed: z.number().int(),
+});
+export type ActivityBucket = z.infer<typeof activityBucketSchema>;
+
+export const completionSchema = z.looseObject({ task_id: id, completed: z.boolean() });
+
+type Json = unknown;
+
+/** Omitted arguments take the SQL defaults; `null` is sent as SQL NULL. */
+export class Taskwarden {
+  constructor(readonly transport: RpcTransport) {}
+
+  /** Calls any function of the SQL API by name, unvalidated. */
+  call(fn: string, args?: Record<string, unknown>): Promise<Row[]> {
+    return this.transport.call(fn, args);
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  async #rows<S extends z.ZodType>(fn: string, schema: S, args?: object): Promise<z.output<S>[]> {
+    const rows = await this.transport.call(fn, args as Record<string, unknown> | undefined);
+    const parsed = z.array(schema).safeParse(rows);
+    if (!parsed.success) throw badResult(fn, parsed.error);
+    return parsed.data;
+  }
+
+  async #one<S extends z.ZodType>(fn: string, schema: S, args?: object): Promise<z.output<S>> {
+    const rows = await this.#rows(fn, schema, args);
+    if (rows.length !== 1) throw badResult(fn, `expected one row, got ${rows.length}`);
+    return rows[0];
+  }
+
+  async #scalar<S extends z.ZodType>(fn: string, schema: S, args?: object): Promise<z.output<S>> {
+    const row = await this.#one(fn, z.object({ [fn]: schema }), args);
+    return (row as Record<string, z.output<S>>)[fn];
+  }
+
+  // Runs
+
+  createRun(args: { name: string; metadata?: Record<string, Json> }): Promise<Run> {
+    return this.#one("create_run", runSchema, args);
+  }
+  startRun(args: { run_id: string }): Promise<Run> {
+    return this.#one("start_run", runSchema, args);
+  }
+  finishRun(args: { run_id: string; error?: string | null }): Promise<Run> {
+    return this.#one("finish_run", runSchema, args);
+  }
+  cancelRun(args: { run_id: string; reason?: string | null }): Promise<Run> {
+    return this.#one("cancel_run", runSchema, args);
+  }
+  archiveRun(args: { run_id: string; note?: string | null }): Promise<Run> {
+    return this.#one("archive_run", runSchema, args);
+  }
+  isRunStale(args: { run_id: string; stale_hours?: number }): Promise<boolean> {
+    return this.#scalar("is_run_stale", z.boolean(), args);
+  }
+  findStaleRuns(args: { stale_hours?: number } = {}): Promise<StaleRun[]> {
+    return this.#rows("find_stale_runs", staleRunSchema, args);
+  }
+  cleanupStaleRuns(args: { stale_hours?: number; dry_run?: boolean } = {}): Promise<StaleRunAction[]> {
+    return this.#rows("cleanup_stale_runs", staleRunActionSchema, args);
+  }
+
+  /**
+   * Starts the run, runs `fn`, and always finishes the run — failed with the error when `fn`
+   * throws — so a crashed job can never leave its run `running`. Rethrows `fn`'s error.
+   */
+  async runToCompletion<T>(runId: string, fn: () => Promise<T>): Promise<T> {
+    await this.startRun({ run_id: runId });
+    let error: string | null = null;
+    try {
+      return await fn();
+    } catch (err) {
+      error = (err instanceof Error ? err.message : String(err)) || "error";
+      throw err;
+    } finally {
+      // finish_run is idempotent on terminal runs (e.g. cancelled meanwhile). A failure here
+      // must not hide fn's own error, so it only surfaces when fn succeeded.
+      const finishing = this.finishRun({ run_id: runId, error });
+      if (error === null) await finishing;
+      else await finishing.catch(() => {});
+    }
+  }
+
+  // Tasks
+
+  enqueueTask(
+    args: {
+      task_type: string;
+      payload?: Json;
+      run_id?: string | null;
+      max_attempts?: number;
+      run_at?: string | Date;
+      priority?: number;
+      timeout_seconds?: number | null;
+    },
+  ): Promise<Task> {
+    return this.#one("enqueue_task", taskSchema, args);
+  }
+  enqueueTasks(
+    args: {
+      task_type: string;
+      payloads: Json[];
+      run_id?: string | null;
+      max_attempts?: number;
+      run_at?: string | Date;
+      priority?: number;
+      timeout_seconds?: number | null;
+    },
+  ): Promise<Task[]> {
+    return this.#rows("enqueue_tasks", taskSchema, args);
+  }
+  claimTasks(
+    args: {
+      worker_id: string;
+      task_types?: string[] | null;
+      batch_size?: number;
+      lease_seconds?: number;
+      run_id?: string | null;
+    },
+  ): Promise<ClaimedTask[]> {
+    return this.#rows("claim_tasks", taskSchema, args) as Promise<ClaimedTask[]>;
+  }
+  renewTaskLease(args: { task_id: number; lease_token: string; lease_seconds?: number }): Promise<Task> {
+    return this.#one("renew_task_lease", taskSchema, args);
+  }
+  completeTask(args: { task_id: number; lease_token: string; result?: Json }): Promise<Task> {
+    return this.#one("complete_task", taskSchema, args);
+  }
+  completeTasks(
+    args: { task_ids: number[]; lease_tokens: string[]; results?: Json[] | null },
+  ): Promise<{ task_id: number; completed: boolean }[]> {
+    return this.#rows("complete_tasks", completionSchema, args);
+  }
+  failTask(args: { task_id: number; lease_token: string; error: string; retryable?: boolean }): Promise<Task> {
+    return this.#one("fail_task", taskSchema, args);
+  }
+  releaseTask(args: { task_id: number; lease_token: string }): Promise<Task> {
+    return this.#one("release_task", taskSchema, args);
+  }
+  cancelTask(args: { task_id: number; reason?: string | null }): Promise<Task> {
+    return this.#one("cancel_task", taskSchema, args);
+  }
+  requeueTask(args: { task_id: number; reason?: string | null }): Promise<Task> {
+    return this.#one("requeue_task", taskSchema, args);
+  }
+  getTask(args: { task_id: number }): Promise<TaskDetail> {
+    return this.#scalar("get_task", taskDetailSchema, args);
+  }
+  getTaskActivity(args: { minutes?: number; bucket_seconds?: number } = {}): Promise<ActivityBucket[]> {
+    return this.#rows("get_task_activity", activityBucketSchema, args);
+  }
+
+  // Workers
+
+  upsertWorkerHeartbeat(
+    args: {
+      worker_id: string;
+      worker_type: string;
+      status?: "active" | "idle" | "processing" | "stopping" | "stopped";
+      current_run_id?: string | null;
+      current_task?: string | null;
+      held_task_ids?: number[];
+      lease_seconds?: number | null;
+      metadata?: Record<string, Json>;
+      run_filter_id?: string | null;
+    },
+  ): Promise<HeartbeatResult> {
+    return this.#one("upsert_worker_heartbeat", heartbeatResultSchema, args);
+  }
+  stopWorker(args: { worker_id: string; release_tasks?: boolean }): Promise<number> {
+    return this.#scalar("stop_worker", z.number().int(), args);
+  }
+  requestWorkerStop(args: { worker_id: string }): Promise<WorkerRow> {
+    return this.#one("request_worker_stop", workerRowSchema, args);
+  }
+  recoverWorkerTasks(args: { worker_id: string }): Promise<number> {
+    return this.#scalar("recover_worker_tasks", z.number().int(), args);
+  }
+  releaseDeadWorkerLeases(args: { dead_after_seconds?: number } = {}): Promise<TaskAction[]> {
+    return this.#rows("release_dead_worker_leases", taskActionSchema, args);
+  }
+  cleanupStaleRunningTasks(
+    args: { stale_minutes?: number; max_attempts?: number; batch_size?: number; dry_run?: boolean } = {},
+  ): Promise<TaskAction[]> {
+    return this.#rows("cleanup_stale_running_tasks", taskActionSchema, args);
+  }
+  cleanupStaleWorkers(args: { stale_minutes?: number } = {}): Promise<number> {
+    return this.#scalar("cleanup_stale_workers", z.number().int(), args);
+  }
+  getWorkerStats(): Promise<WorkerStats[]> {
+    return this.#rows("get_worker_stats", workerStatsSchema);
+  }
+  getWorkerHealthSummary(): Promise<HealthSummary> {
+    return this.#scalar("get_worker_health_summary", healthSummarySchema);
+  }
+
+  // The reaper
+
+  reap(args: { source?: string; dry_run?: boolean } = {}): Promise<ReapSummary> {
+    return this.#scalar("reap", reapSummarySchema, args);
+  }
+}
+
+function badResult(fn: string, problem: z.ZodError | string): TaskwardenError {
+  const detail = typeof problem === "string" ? problem : z.prettifyError(problem);
+  return new TaskwardenError(`unexpected result from taskwarden.${fn}: ${detail}`, {
+    fn,
+    hint: "The database schema and this client disagree; apply the latest migrations.",
+  });
+}

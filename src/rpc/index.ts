@@ -1,0 +1,74 @@
+// connect(): the one place that decides how this process reaches taskwarden.
+// DATABASE_URL → postgres.js; SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY → supabase-js (PostgREST);
+// otherwise the embedded PGlite in TASKWARDEN_DATA_DIR. Transports are imported lazily so a
+// process only loads the driver it uses.
+
+import type { Config } from "../config.ts";
+import { Taskwarden } from "./client.ts";
+import type { RpcTransport } from "./transport.ts";
+
+export { Taskwarden } from "./client.ts";
+export type * from "./client.ts";
+export { TaskwardenError, SQLSTATE, type RpcTransport, type Row } from "./transport.ts";
+export { isSqlTransport, type SqlTransport, type SqlTransaction } from "./sql.ts";
+
+export type ConnectConfig = Partial<
+  Pick<Config, "DATABASE_URL" | "SUPABASE_URL" | "SUPABASE_SERVICE_ROLE_KEY" | "TASKWARDEN_DATA_DIR">
+> & {
+  /**
+   * Apply supabase/migrations before returning. Default: true for the embedded PGlite (nothing
+   * else will set it up), false for a server, which is migrated once by `taskwarden migrate`.
+   */
+  migrate?: boolean;
+  /** Server NOTICEs (postgres.js only). */
+  onNotice?: (message: string) => void;
+};
+
+export type TransportKind = "postgres" | "supabase" | "pglite";
+
+export function transportKind(config: ConnectConfig): TransportKind {
+  if (config.DATABASE_URL) return "postgres";
+  if (config.SUPABASE_URL && config.SUPABASE_SERVICE_ROLE_KEY) return "supabase";
+  return "pglite";
+}
+
+export async function connect(config: ConnectConfig): Promise<Taskwarden> {
+  const kind = transportKind(config);
+  let transport: RpcTransport;
+  if (kind === "postgres") {
+    const { PostgresTransport } = await import("./postgres.ts");
+    transport = new PostgresTransport({ url: config.DATABASE_URL!, onNotice: config.onNotice });
+  } else if (kind === "supabase") {
+    transport = await openSupabase(config.SUPABASE_URL!, config.SUPABASE_SERVICE_ROLE_KEY!);
+  } else {
+    const { PGliteTransport } = await import("./pglite.ts");
+    transport = await PGliteTransport.open(config.TASKWARDEN_DATA_DIR ?? ".taskwarden/pglite");
+  }
+  if (config.migrate ?? kind === "pglite") {
+    if (kind === "supabase") {
+      await transport.close();
+      throw new Error("migrations cannot run through supabase-js: set DATABASE_URL, or use `supabase db push`");
+    }
+    const { migrate } = await import("../db/migrate.ts");
+    try {
+      await migrate(transport as Parameters<typeof migrate>[0]);
+    } catch (err) {
+      await transport.close();
+      throw err;
+    }
+  }
+  return new Taskwarden(transport);
+}
+
+// The supabase-js transport lives in ./supabase.ts; accept either export style it may use.
+async function openSupabase(url: string, serviceRoleKey: string): Promise<RpcTransport> {
+  const specifier = "./supabase.ts";
+  const mod = (await import(specifier)) as Record<string, unknown>;
+  const options = { url, serviceRoleKey };
+  for (const [name, value] of Object.entries(mod)) {
+    if (typeof value !== "function") continue;
+    if (/^create\w*Transport$/.test(name)) return (await (value as (o: typeof options) => unknown)(options)) as RpcTransport;
+    if (/Transport$/.test(name) && value.prototype) return new (value as new (o: typeof options) => RpcTransport)(options);
+  }
+  throw new Error("./supabase.ts exports no supabase-js transport");
+}

@@ -1,0 +1,100 @@
+// RpcTransport over a direct Postgres connection (postgres.js). The only transport that can
+// commit a handler's own writes together with complete_task (exactly-once effects), and the
+// only one with LISTEN/NOTIFY wake-ups besides PGlite.
+
+import postgres from "postgres";
+import type { Row } from "./transport.ts";
+import { SqlRpc, toTaskwardenError, type SqlExecutor, type SqlTransaction, type SqlTransport } from "./sql.ts";
+
+export interface PostgresTransportOptions {
+  /** A postgres:// URL; the transport opens (and closes) its own pool. */
+  url?: string;
+  /** Or an existing postgres.js instance, which the caller keeps ownership of. */
+  sql?: postgres.Sql;
+  /** Pool size of an owned pool (default 4: claims, completions and heartbeats overlap). */
+  max?: number;
+  /**
+   * Prepared statements (default true). Turn off behind a transaction-mode pooler
+   * (Supabase's port 6543), which cannot keep them across transactions.
+   */
+  prepare?: boolean;
+  /** Server NOTICEs (e.g. from migrations); dropped by default. */
+  onNotice?: (message: string) => void;
+}
+
+export class PostgresTransport implements SqlTransport {
+  readonly sql: postgres.Sql;
+  readonly #owned: boolean;
+  readonly #prepare: boolean;
+  readonly #rpc: SqlRpc;
+  #closed = false;
+
+  constructor(options: string | PostgresTransportOptions) {
+    const opts = typeof options === "string" ? { url: options } : options;
+    this.#prepare = opts.prepare ?? true;
+    if (opts.sql) {
+      this.sql = opts.sql;
+      this.#owned = false;
+    } else if (opts.url) {
+      this.sql = postgres(opts.url, {
+        max: opts.max ?? 4,
+        prepare: this.#prepare,
+        onnotice: (n) => opts.onNotice?.(String(n.message)),
+        // Timestamps inside the JSON rows are rendered in the session time zone.
+        connection: { TimeZone: "UTC", application_name: "taskwarden" },
+      });
+      this.#owned = true;
+    } else {
+      throw new TypeError("PostgresTransport needs a url or a postgres.js sql instance");
+    }
+    this.#rpc = new SqlRpc(this.#executor(this.sql));
+  }
+
+  #executor(sql: postgres.Sql | postgres.TransactionSql): SqlExecutor {
+    return async (text, params) =>
+      (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: this.#prepare })) as unknown as Row[];
+  }
+
+  call(fn: string, args?: Record<string, unknown>): Promise<Row[]> {
+    return this.#rpc.call(fn, args);
+  }
+
+  query<T extends Row = Row>(text: string, params: unknown[] = []): Promise<T[]> {
+    return this.#rpc.query<T>(text, params);
+  }
+
+  async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    try {
+      return (await this.sql.begin(async (txSql) => {
+        const exec = this.#executor(txSql as unknown as postgres.Sql);
+        const rpc = this.#rpc;
+        const tx: SqlTransaction = {
+          call: (name, args) => rpc.call(name, args, exec),
+          query: <R extends Row = Row>(text: string, params: unknown[] = []) => rpc.query<R>(text, params, exec),
+          close: async () => {},
+        };
+        return fn(tx);
+      })) as T;
+    } catch (err) {
+      // The caller's own errors pass through untouched; driver errors (a failed COMMIT) are mapped.
+      throw err instanceof postgres.PostgresError ? toTaskwardenError(err) : err;
+    }
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    try {
+      const { unlisten } = await this.sql.listen(channel, (payload) => onNotify(payload));
+      return async () => {
+        if (!this.#closed) await unlisten();
+      };
+    } catch (err) {
+      throw toTaskwardenError(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#owned) await this.sql.end({ timeout: 5 });
+  }
+}

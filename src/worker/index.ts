@@ -1,0 +1,26 @@
+// The worker SDK: Worker for new workers, WorkerHeartbeat and runToCompletion for existing loops.
+
+import { Taskwarden } from "../rpc/client.ts";
+import type { RpcTransport } from "../rpc/transport.ts";
+
+export {
+  Worker,
+  LeaseLostError,
+  NonRetryableError,
+  TaskTimeoutError,
+  WorkerShutdownError,
+  type TaskContext,
+  type TaskHandler,
+  type WorkerOptions,
+  type WorkerSummary,
+} from "./worker.ts";
+export { WorkerHeartbeat, makeWorkerId, type WorkerHeartbeatOptions, type WorkerStatus } from "./heartbeat.ts";
+
+/**
+ * start_run, then `fn`, then finish_run in a `finally` — failed with the error when `fn`
+ * threw — so a crashed job can no longer leave its run `running`.
+ */
+export function runToCompletion<T>(rpc: RpcTransport | Taskwarden, runId: string, fn: () => Promise<T>): Promise<T> {
+  const tw = rpc instanceof Taskwarden ? rpc : new Taskwarden(rpc);
+  return tw.runToCompletion(runId, fn);
+}
