@@ -29,11 +29,17 @@ function positive(what: string) {
   };
 }
 
+function port(raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || n > 65535) throw new InvalidArgumentError(`must be a port number between 0 and 65535 (got "${raw}")`);
+  return n;
+}
+
 const cli = new Command("npm start")
   .description("taskwarden locally: embedded database, reaper, dashboard and a demo")
   .option("--demo", "run the demo against DATABASE_URL too (it writes short reaper thresholds to taskwarden.settings)")
   .option("--no-demo", "no demo workers, even on the embedded database")
-  .addOption(new Option("--port <port>", "dashboard port").env("DASHBOARD_PORT").argParser(positive("--port")))
+  .addOption(new Option("--port <port>", "dashboard port (0: any free port)").env("DASHBOARD_PORT").argParser(port))
   .option("--host <host>", "dashboard interface", "127.0.0.1")
   .addOption(new Option("--reap-interval <seconds>", "in-process reaper period (default 2 with the demo or embedded, else 30)").argParser(positive("--reap-interval")))
   .option("--data-dir <dir>", "embedded database directory (default: TASKWARDEN_DATA_DIR or .taskwarden/pglite)")

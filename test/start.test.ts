@@ -1,0 +1,96 @@
+// `npm start` smoke test: the real command with no database configured (embedded PGlite in a
+// temp dir), real worker processes, a real SIGKILL; stopped with SIGTERM like a service manager.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import type { Snapshot } from "../src/dashboard/data.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), "tw-start-"));
+let npm: ReturnType<typeof spawn> | undefined;
+
+afterAll(() => {
+  if (npm && npm.exitCode === null && npm.signalCode === null) npm.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+it("npm start: dashboard answers, the demo's killed worker's task is recovered and completed, SIGTERM stops everything", async () => {
+  const dataDir = join(dir, "pglite");
+  const env: Record<string, string | undefined> = { ...process.env, TASKWARDEN_DATA_DIR: dataDir, DASHBOARD_PORT: "0" };
+  for (const k of ["DATABASE_URL", "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "DASHBOARD_TOKEN", "npm_config_loglevel"]) delete env[k];
+  const t0 = Date.now();
+  npm = spawn("npm", ["start", "--silent"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  npm.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  npm.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => npm!.once("exit", (code) => resolve(code)));
+  const waitFor = async (re: RegExp, ms: number): Promise<RegExpExecArray> => {
+    const until = Date.now() + ms;
+    for (;;) {
+      const m = re.exec(out);
+      if (m) return m;
+      if (Date.now() > until || npm!.exitCode !== null) throw new Error(`no ${re} after ${ms} ms; output:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  const [, url, token] = await waitFor(/dashboard: (http:\/\/\S+\/)\?token=(\S+) /, 60_000);
+  const page = await fetch(url!);
+  const dashboardMs = Date.now() - t0;
+  expect(page.status).toBe(200);
+  expect(await page.text()).toContain("<h1>taskwarden</h1>");
+
+  // The demo kills a worker mid-task; the reaper (dead after 4 s, every 2 s) requeues it and another worker completes it.
+  const [, killedWorker, killedPid, taskId] = await waitFor(/SIGKILL -> worker (\S+) \(pid (\d+)\) in the middle of task (\d+)/, 60_000);
+  const killedAt = Date.now();
+  const requeued = await waitFor(new RegExp(`reaper: task ${taskId} requeued \\(worker_dead, was held by ${killedWorker!.replace(/[#]/g, "\\$&")}\\)`), 30_000);
+  expect(requeued).toBeTruthy();
+  const [, completedBy, seconds] = await waitFor(new RegExp(`task ${taskId} recovered — completed by (\\S+) ([\\d.]+) s after its worker was killed`), 30_000);
+  const recoveryMs = Date.now() - killedAt;
+  expect(completedBy).not.toBe(killedWorker);
+  expect(alive(Number(killedPid))).toBe(false);
+  expect(Number(seconds)).toBeLessThan(20);
+
+  // The dashboard shows it too: the killed worker dead, the task completed on its second attempt.
+  const snap = (await (await fetch(new URL("api/snapshot", url))).json()) as Snapshot;
+  const dead = snap.workers!.find((w) => w.worker_id === killedWorker);
+  expect(dead?.dead).toBe(true);
+  expect(snap.reaperActions!.some((a) => a.task_id === Number(taskId) && a.reason === "worker_dead")).toBe(true);
+  const livePids = snap.workers!.filter((w) => !w.dead).map((w) => w.pid!);
+  expect(livePids.length).toBe(2);
+
+  // The embedded database is reachable by the CLI while npm start holds it.
+  const cli = spawn(process.execPath, [join(ROOT, "bin/taskwarden.mjs"), "--json", "tasks", "show", taskId!], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let cliOut = "";
+  cli.stdout!.on("data", (d: Buffer) => (cliOut += d.toString()));
+  expect(await new Promise((r) => cli.once("exit", r))).toBe(0);
+  const detail = JSON.parse(cliOut) as { task: { status: string; attempts: number }; events: { event: string; reason: string | null }[] };
+  expect(detail.task).toMatchObject({ status: "completed", attempts: 2 });
+  expect(detail.events.map((e) => `${e.event}:${e.reason ?? ""}`)).toEqual(["claimed:", "requeued:worker_dead", "claimed:", "completed:"]);
+
+  // A POST action works with the token this run printed, and is refused without it.
+  const refused = await fetch(new URL("actions/drain-worker", url), { method: "POST", body: new URLSearchParams({ worker_id: dead!.worker_id }), headers: { accept: "application/json" } });
+  expect(refused.status).toBe(403);
+  expect(token!.length).toBeGreaterThanOrEqual(16);
+
+  npm.kill("SIGTERM");
+  const t1 = Date.now();
+  expect(await exited).toBe(0);
+  expect(Date.now() - t1).toBeLessThan(15_000);
+  expect(out).toMatch(/stopping \(SIGTERM\)[\s\S]*stopped/);
+  expect(livePids.filter(alive)).toEqual([]);
+  expect(existsSync(`${dataDir}.server.json`)).toBe(false);
+  expect(existsSync(dataDir)).toBe(true);
+  console.log(`npm start: dashboard answered after ${dashboardMs} ms; killed worker's task completed ${recoveryMs} ms after the kill (demo log: ${seconds} s)`);
+}, 120_000);
