@@ -37,6 +37,7 @@ export interface Snapshot {
   workers: WorkerView[] | null;
   reaperActions: ReaperAction[] | null;
   activity: ActivityBucket[];
+  activityMinutes: number;
   activityBucketSeconds: number;
   notes: string[];
 }
@@ -106,6 +107,7 @@ export async function loadSnapshot(tw: Taskwarden, opts: SnapshotOptions = {}): 
     workers,
     reaperActions,
     activity,
+    activityMinutes: minutes,
     activityBucketSeconds: bucketSeconds,
     notes: workers === null ? [DIRECT_ONLY] : [],
   };

@@ -154,7 +154,7 @@ ${card("stale running", t.stale_running, t.stale_running > 0)}
 </div>
 <h2>Workers</h2>
 ${s.workers ? workersTable(s.workers, opts, now) : deadOnly(s, now)}
-<h2>Tasks over the last ${Math.round((s.activity.length * s.activityBucketSeconds) / 60)} minutes</h2>
+<h2>Tasks over the last ${s.activityMinutes} minutes</h2>
 ${activityChart(s.activity, s.activityBucketSeconds)}
 <h2>Task status</h2>
 <table data-testid="task-counts"><thead><tr>${(["queued", "running", "completed", "failed", "cancelled", "stale_running"] as const).map((k) => html`<th class="num">${k.replace("_", " ")}</th>`)}</tr></thead>

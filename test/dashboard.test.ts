@@ -1,0 +1,191 @@
+// The dashboard in a real browser (headless Chromium) over a real database: it refreshes itself
+// and shows a worker turning dead when its heartbeat ages, renders hostile text inertly, and its
+// drain / fail-run buttons ask for confirmation and need the token.
+import { mkdirSync } from "node:fs";
+import postgres from "postgres";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serveDashboard, type DashboardServer } from "../src/dashboard/server.ts";
+import { connect, type Taskwarden } from "../src/rpc/index.ts";
+import { freshDatabase } from "./support/db.ts";
+
+const ARTIFACTS = new URL("../test-artifacts/", import.meta.url).pathname;
+const TOKEN = "dashboard-test-token-0123456789";
+const HOSTILE = `<img src=x onerror="window.__pwned=1">`;
+
+let sql: postgres.Sql;
+let tw: Taskwarden;
+let server: DashboardServer;
+let readOnly: DashboardServer;
+let browser: Browser;
+let beating: NodeJS.Timeout;
+
+async function beat(worker: string, task?: number): Promise<void> {
+  await sql`select from taskwarden.upsert_worker_heartbeat(${worker}, 'render', ${task ? "processing" : "idle"},
+    current_task => ${task ? `${HOSTILE} #${task}` : null}, held_task_ids => ${task ? [task] : []}::bigint[],
+    metadata => ${sql.json({ host: "test-host", pid: 4242 })})`;
+}
+
+beforeAll(async () => {
+  const url = await freshDatabase();
+  sql = postgres(url, { max: 2, onnotice: () => {} });
+  tw = await connect({ DATABASE_URL: url });
+  // Dead after 2 s without a heartbeat, so the test watches it happen.
+  await sql`update taskwarden.settings set value = '2' where key = 'dead_worker_seconds'`;
+  const [t] = await sql`select id::int from taskwarden.enqueue_task('render', '{"page": 1}')`;
+  await sql`select from taskwarden.claim_tasks('render-1#doomed', array['render'])`;
+  await beat("render-1#doomed", t!.id);
+  await beat("render-2#alive");
+  beating = setInterval(() => void beat("render-2#alive").catch(() => {}), 400);
+  server = await serveDashboard({ client: tw, token: TOKEN, refreshMs: 400 });
+  readOnly = await serveDashboard({ client: tw, refreshMs: 400 });
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  clearInterval(beating);
+  await browser?.close();
+  await server?.close();
+  await readOnly?.close();
+  await tw?.close();
+  await sql?.end({ timeout: 5 });
+});
+
+async function open(base: string, path = "/"): Promise<Page> {
+  const page = await browser.newPage();
+  page.on("pageerror", (err) => {
+    throw err;
+  });
+  await page.goto(new URL(path, base).toString());
+  return page;
+}
+
+describe("dashboard in Chromium", () => {
+  it("refreshes itself and shows the worker turn dead as its heartbeat ages; hostile text stays text", async () => {
+    const page = await open(server.url, `/?token=${TOKEN}`);
+    const doomed = page.locator('tr[data-worker-id="render-1#doomed"]');
+    await expect.poll(() => doomed.getAttribute("data-dead")).toBe("false");
+    expect(await page.getByTestId("health").textContent()).toBe("healthy");
+    // A marker that a reload would wipe: the refresh must happen in place.
+    await page.evaluate(() => ((window as unknown as { __marker: number }).__marker = 42));
+
+    await expect.poll(() => doomed.getAttribute("data-dead"), { timeout: 10_000, interval: 200 }).toBe("true");
+    expect(await page.evaluate(() => (window as unknown as { __marker?: number }).__marker)).toBe(42);
+    expect(await doomed.locator(".badge.bad").textContent()).toBe("dead");
+    expect(await page.getByTestId("dead-workers").locator("b").textContent()).toBe("1");
+    expect(await page.getByTestId("health").textContent()).toBe("unhealthy");
+    expect(await page.locator('tr[data-worker-id="render-2#alive"]').getAttribute("data-dead")).toBe("false");
+
+    // The current task is shown as the literal text it is, never as markup.
+    expect(await doomed.locator("td").nth(4).textContent()).toContain(HOSTILE);
+    expect(await page.locator("main img").count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}dashboard-dead-worker.png`, fullPage: true });
+    await page.close();
+  }, 30_000);
+
+  it("the chart counts completed and requeued tasks from the task events", async () => {
+    const [t] = await sql`select id::int from taskwarden.enqueue_task('render', '{}')`;
+    const [c] = await sql`select lease_token from taskwarden.claim_tasks('render-2#alive', array['render'])`;
+    await sql`select from taskwarden.complete_task(${t!.id}::bigint, ${c!.lease_token}::uuid)`;
+    await tw.reap({ source: "dashboard-test" }); // takes the dead worker's task back
+    const page = await open(server.url);
+    const chart = page.getByTestId("activity-chart");
+    await expect.poll(() => chart.getAttribute("data-completed")).toBe("1");
+    await expect.poll(() => chart.getAttribute("data-requeued")).toBe("1");
+    expect(await chart.locator("polyline").count()).toBe(2);
+    const actions = page.getByTestId("reaper-actions");
+    expect(await actions.locator("tbody tr").first().textContent()).toMatch(/requeued\s*worker_dead\s*render-1#doomed/);
+    await page.close();
+  });
+
+  it("drain asks for confirmation: cancelled does nothing, accepted drains the worker", async () => {
+    const page = await open(server.url, `/?token=${TOKEN}`);
+    const drain = page.locator('tr[data-worker-id="render-2#alive"] button', { hasText: "Drain" });
+    const dialogs: string[] = [];
+    page.once("dialog", (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await drain.click();
+    await page.waitForTimeout(300);
+    const [before] = await sql`select stop_requested_at from taskwarden.worker_heartbeats where worker_id = 'render-2#alive'`;
+    expect(before!.stop_requested_at).toBeNull();
+
+    page.once("dialog", (d) => {
+      dialogs.push(d.message());
+      void d.accept();
+    });
+    await Promise.all([page.waitForURL(/\?ok=/), drain.click()]);
+    expect(dialogs).toEqual([
+      "Ask worker render-2#alive to finish its task and exit?",
+      "Ask worker render-2#alive to finish its task and exit?",
+    ]);
+    expect(await page.locator(".flash.ok").textContent()).toBe("drain requested: worker render-2#alive exits after its next heartbeat");
+    const [after] = await sql`select stop_requested_at from taskwarden.worker_heartbeats where worker_id = 'render-2#alive'`;
+    expect(after!.stop_requested_at).not.toBeNull();
+    await page.close();
+  });
+
+  it("fail-stale-run marks the run failed after confirmation", async () => {
+    const [r] = await sql`select id from taskwarden.create_run('stuck export')`;
+    await sql`select from taskwarden.start_run(${r!.id}::uuid)`;
+    await sql`update taskwarden.runs set started_at = now() - interval '30 hours', created_at = now() - interval '30 hours',
+      updated_at = now() - interval '30 hours' where id = ${r!.id}`;
+    const page = await open(server.url, `/?token=${TOKEN}`);
+    const row = page.locator(`tr[data-run-id="${r!.id}"]`);
+    expect(await row.locator("td").nth(1).textContent()).toBe("stuck export");
+    page.once("dialog", (d) => {
+      expect(d.message()).toBe('Mark run "stuck export" as failed?');
+      void d.accept();
+    });
+    await Promise.all([page.waitForURL(/\?ok=/), row.locator("button", { hasText: "Fail run" }).click()]);
+    expect(await page.locator(".flash.ok").textContent()).toBe("run stuck export is now failed");
+    const [run] = await sql`select status, error from taskwarden.runs where id = ${r!.id}`;
+    expect(run).toEqual({ status: "failed", error: "Run marked as stale from the dashboard" });
+    await expect.poll(() => page.locator(`tr[data-run-id="${r!.id}"]`).count()).toBe(0);
+    await page.close();
+  });
+
+  it("without the token: no buttons, and POSTs are refused", async () => {
+    const page = await open(server.url);
+    expect(await page.locator("main button").count()).toBe(0);
+    expect(await page.locator("main").textContent()).toContain("Read-only: open this page once with ?token=");
+    await page.close();
+    const ro = await open(readOnly.url);
+    expect(await ro.locator("main button").count()).toBe(0);
+    expect(await ro.locator("main").textContent()).toContain("Read-only: set DASHBOARD_TOKEN");
+    await ro.close();
+
+    const post = (base: string, headers: Record<string, string>) =>
+      fetch(new URL("/actions/drain-worker", base), {
+        method: "POST",
+        headers: { accept: "application/json", ...headers },
+        body: new URLSearchParams({ worker_id: "render-1#doomed" }),
+      });
+    const wrong = await post(server.url, { authorization: "Bearer not-the-token" });
+    expect([wrong.status, await wrong.json()]).toEqual([403, { error: "this action needs the dashboard token" }]);
+    const none = await post(readOnly.url, { authorization: `Bearer ${TOKEN}` });
+    expect([none.status, await none.json()]).toEqual([403, { error: "the dashboard is read-only: set DASHBOARD_TOKEN to enable actions" }]);
+    const unknown = await fetch(new URL("/actions/drain-worker", server.url), {
+      method: "POST",
+      headers: { accept: "application/json", authorization: `Bearer ${TOKEN}` },
+      body: new URLSearchParams({ worker_id: "nobody#1" }),
+    });
+    expect([unknown.status, await unknown.json()]).toEqual([404, { error: "worker nobody#1 not found" }]);
+    const badRun = await fetch(new URL("/actions/fail-run", server.url), {
+      method: "POST",
+      headers: { accept: "application/json", authorization: `Bearer ${TOKEN}` },
+      body: new URLSearchParams({ run_id: "'; drop table x; --" }),
+    });
+    expect([badRun.status, await badRun.json()]).toEqual([400, { error: "run_id is missing or malformed" }]);
+    const [still] = await sql`select stop_requested_at from taskwarden.worker_heartbeats where worker_id = 'render-1#doomed'`;
+    expect(still!.stop_requested_at).toBeNull();
+  });
+});
