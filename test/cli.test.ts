@@ -50,7 +50,7 @@ function bin(args: string[], env: Record<string, string | undefined>): Promise<{
 }
 
 /** A task claimed by `worker`, optionally with its heartbeat and claim pushed into the past. */
-async function runningTask(worker: string, type: string, opts: { silentMinutes?: number; attempts?: number; payload?: object } = {}): Promise<number> {
+async function runningTask(worker: string, type: string, opts: { silentMinutes?: number; attempts?: number; payload?: Record<string, string | number> } = {}): Promise<number> {
   const [t] = await sql`select id from taskwarden.enqueue_task(${type}, ${sql.json(opts.payload ?? { n: 1 })}, max_attempts => 5)`;
   await sql`select from taskwarden.claim_tasks(${worker}, array[${type}], 1)`;
   await sql`select from taskwarden.upsert_worker_heartbeat(${worker}, ${type}, 'processing',
