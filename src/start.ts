@@ -6,7 +6,6 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { ConfigError } from "./config.ts";
 import { isSqlTransport, Taskwarden } from "./rpc/index.ts";
 import { PGliteTransport } from "./rpc/pglite.ts";
 import { openClient, readServerInfo, removeServerInfo, resolveConnection, writeServerInfo } from "./cli/connection.ts";
@@ -17,7 +16,6 @@ import { dashboardToken } from "./dashboard/app.ts";
 import { serveDashboard, type DashboardServer } from "./dashboard/server.ts";
 import { ReaperLoop, reapTotals } from "./reaper/loop.ts";
 
-const startedAt = performance.now();
 const say = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -49,6 +47,8 @@ const opts = cli.opts<{ demo?: boolean; port?: number; host: string; reapInterva
 
 const cleanups: (() => Promise<void>)[] = [];
 let stopping: Promise<void> | undefined;
+/** The database, as named in error messages. */
+let where: string | undefined;
 
 async function shutdown(reason: string): Promise<void> {
   stopping ??= (async () => {
@@ -63,6 +63,7 @@ async function shutdown(reason: string): Promise<void> {
 
 async function main(): Promise<void> {
   const resolved = resolveConnection({ dataDir: opts.dataDir });
+  where = resolved.describe;
   const embedded = resolved.kind === "pglite";
   const dataDir = resolved.config.TASKWARDEN_DATA_DIR;
   if (!embedded && resolved.config.DATABASE_URL && readServerInfo(dataDir)?.database_url === resolved.config.DATABASE_URL) {
@@ -91,10 +92,10 @@ async function main(): Promise<void> {
   } else {
     client = await openClient(resolved, { migrate: false });
     cleanups.push(() => client.close());
-    say(`connected to ${resolved.describe}`);
   }
   // Fails here, clearly, when the database is unreachable or not migrated.
   await client.getWorkerHealthSummary();
+  if (!embedded) say(`connected to ${resolved.describe}`);
 
   const demo = demoWanted && databaseUrl && isSqlTransport(client.transport);
   if (demoWanted && !demo) throw new Error("--demo needs DATABASE_URL (worker processes connect to it directly)");
@@ -134,7 +135,7 @@ async function main(): Promise<void> {
   if (embedded) writeServerInfo(dataDir, { pid: process.pid, database_url: databaseUrl!, dashboard_url: dashboard.url });
   const answering = await fetch(new URL("healthz", dashboard.url));
   if (!answering.ok) throw new Error(`the dashboard did not answer (${answering.status})`);
-  say(`dashboard: ${dashboard.url}${token && !process.env.DASHBOARD_TOKEN ? `?token=${token}` : ""} (answering ${seconds(performance.now() - startedAt)} after start)`);
+  say(`dashboard: ${dashboard.url}${token && !process.env.DASHBOARD_TOKEN ? `?token=${token}` : ""} (answering ${seconds(performance.now())} after the process started)`);
 
   if (demo) {
     const d = new Demo({ client, databaseUrl: databaseUrl!, log: say });
@@ -149,8 +150,8 @@ process.once("SIGINT", () => void shutdown("SIGINT").then(() => process.exit(0))
 process.once("SIGTERM", () => void shutdown("SIGTERM").then(() => process.exit(0)));
 
 main().catch(async (err: unknown) => {
-  const { message } = describeError(err);
-  process.stderr.write(`npm start: ${err instanceof ConfigError ? err.message : message}\n`);
+  const { message } = describeError(err, where);
+  process.stderr.write(`npm start: ${message}\n`);
   await shutdown("error");
   process.exit(1);
 });

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import type { Snapshot } from "../src/dashboard/data.ts";
+import { freshDatabase } from "./support/db.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "tw-start-"));
@@ -15,6 +16,27 @@ afterAll(() => {
   if (npm && npm.exitCode === null && npm.signalCode === null) npm.kill("SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** `npm start` with this environment; collects its output. */
+function npmStart(extraEnv: Record<string, string>) {
+  const env: Record<string, string | undefined> = { ...process.env, DASHBOARD_PORT: "0", ...extraEnv };
+  for (const k of ["DATABASE_URL", "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "DASHBOARD_TOKEN"]) if (!(k in extraEnv)) delete env[k];
+  const child = spawn("npm", ["start", "--silent"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const waitFor = async (re: RegExp, ms: number): Promise<RegExpExecArray> => {
+    const until = Date.now() + ms;
+    for (;;) {
+      const m = re.exec(out);
+      if (m) return m;
+      if (Date.now() > until || child.exitCode !== null) throw new Error(`no ${re} after ${ms} ms; output:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  return { child, exited, waitFor, output: () => out, env };
+}
 
 function alive(pid: number): boolean {
   try {
@@ -27,23 +49,10 @@ function alive(pid: number): boolean {
 
 it("npm start: dashboard answers, the demo's killed worker's task is recovered and completed, SIGTERM stops everything", async () => {
   const dataDir = join(dir, "pglite");
-  const env: Record<string, string | undefined> = { ...process.env, TASKWARDEN_DATA_DIR: dataDir, DASHBOARD_PORT: "0" };
-  for (const k of ["DATABASE_URL", "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "DASHBOARD_TOKEN", "npm_config_loglevel"]) delete env[k];
   const t0 = Date.now();
-  npm = spawn("npm", ["start", "--silent"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  npm.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  npm.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => npm!.once("exit", (code) => resolve(code)));
-  const waitFor = async (re: RegExp, ms: number): Promise<RegExpExecArray> => {
-    const until = Date.now() + ms;
-    for (;;) {
-      const m = re.exec(out);
-      if (m) return m;
-      if (Date.now() > until || npm!.exitCode !== null) throw new Error(`no ${re} after ${ms} ms; output:\n${out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const started = npmStart({ TASKWARDEN_DATA_DIR: dataDir });
+  npm = started.child;
+  const { exited, waitFor, env } = started;
 
   const [, url, token] = await waitFor(/dashboard: (http:\/\/\S+\/)\?token=(\S+) /, 60_000);
   const page = await fetch(url!);
@@ -88,9 +97,27 @@ it("npm start: dashboard answers, the demo's killed worker's task is recovered a
   const t1 = Date.now();
   expect(await exited).toBe(0);
   expect(Date.now() - t1).toBeLessThan(15_000);
-  expect(out).toMatch(/stopping \(SIGTERM\)[\s\S]*stopped/);
+  expect(started.output()).toMatch(/stopping \(SIGTERM\)[\s\S]*stopped/);
   expect(livePids.filter(alive)).toEqual([]);
   expect(existsSync(`${dataDir}.server.json`)).toBe(false);
   expect(existsSync(dataDir)).toBe(true);
   console.log(`npm start: dashboard answered after ${dashboardMs} ms; killed worker's task completed ${recoveryMs} ms after the kill (demo log: ${seconds} s)`);
 }, 120_000);
+
+it("npm start with DATABASE_URL: that database, no demo, the reaper every 30 s; an unreachable one is a one-line error", async () => {
+  const s = npmStart({ DATABASE_URL: await freshDatabase() });
+  npm = s.child;
+  const [, url] = await s.waitFor(/dashboard: (http:\/\/\S+\/) \(answering/, 30_000);
+  const snap = (await (await fetch(new URL("api/snapshot", url))).json()) as Snapshot;
+  expect(snap.health.workers.total).toBe(0);
+  expect(s.output()).toMatch(/connected to the database at [\w.-]+:\d+/);
+  expect(s.output()).toMatch(/reap\('local'\) every 30\.0 s/);
+  expect(s.output()).not.toMatch(/demo/);
+  s.child.kill("SIGTERM");
+  expect(await s.exited).toBe(0);
+
+  const down = npmStart({ DATABASE_URL: "postgres://postgres@127.0.0.1:1/nothing" });
+  expect(await down.exited).toBe(1);
+  expect(down.output()).toMatch(/^npm start: cannot reach the database at 127\.0\.0\.1:1: .*ECONNREFUSED/m);
+  expect(down.output()).not.toMatch(/\n\s+at /);
+}, 60_000);
