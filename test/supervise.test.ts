@@ -136,6 +136,7 @@ setInterval(() => {}, 1000);
     expect(code).toBe(0);
     expect(s.events.filter((e) => e.event === "finished")).toHaveLength(2);
     expect(s.events.filter((e) => e.event === "restarting")).toHaveLength(0);
+    expect(s.events.map((e) => e.event)).not.toContain("stopping");
   });
 
   it("bad input: a missing script or a bad --workers is one line on stderr and exit code 2", async () => {

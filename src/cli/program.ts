@@ -18,8 +18,6 @@ export interface CliIO {
   out: (text: string) => void;
   err: (text: string) => void;
   env?: Record<string, string | undefined>;
-  /** Long-running commands (dashboard, supervise) resolve when this is aborted or on SIGINT/SIGTERM. */
-  signal?: AbortSignal;
 }
 
 interface GlobalOptions {
@@ -151,19 +149,24 @@ const STALE_RUN_COLUMNS = [
   { header: "action", value: (r: StaleRunAction) => r.action },
 ];
 
-function waitForStop(io: CliIO): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const done = (sig: NodeJS.Signals) => {
-      process.off("SIGINT", onInt);
-      process.off("SIGTERM", onTerm);
-      resolve(sig);
-    };
-    const onInt = () => done("SIGINT");
-    const onTerm = () => done("SIGTERM");
+/** The first SIGINT / SIGTERM, or undefined when `until` settles first. */
+async function untilSignal(until?: Promise<unknown>): Promise<NodeJS.Signals | undefined> {
+  let off = () => {};
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
+    const onInt = () => resolve("SIGINT");
+    const onTerm = () => resolve("SIGTERM");
     process.once("SIGINT", onInt);
     process.once("SIGTERM", onTerm);
-    io.signal?.addEventListener("abort", () => done("SIGTERM"), { once: true });
+    off = () => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+    };
   });
+  try {
+    return await Promise.race(until ? [signal, until.then(() => undefined)] : [signal]);
+  } finally {
+    off();
+  }
 }
 
 /** What the command connected to, for error messages. */
@@ -426,7 +429,7 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
         await tw.getWorkerHealthSummary();
         const server = await serveDashboard({ client: tw, token, host: o.host, port: o.port, refreshMs: o.refresh * 1000 });
         io.err(`dashboard on ${server.url} (${token ? "actions need DASHBOARD_TOKEN" : "read-only"}; ${state.connection!.describe})`);
-        await waitForStop(io);
+        await untilSignal();
         await server.close();
       });
     });
@@ -469,9 +472,8 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
       const onExit = () => sup.killAllNow();
       process.on("exit", onExit);
       sup.start();
-      const stopped = waitForStop(io).then((sig) => sup.stop(sig));
-      await Promise.race([sup.done, stopped]);
-      await sup.stop();
+      const signal = await untilSignal(sup.done);
+      if (signal) await sup.stop(signal);
       process.off("exit", onExit);
     });
 
