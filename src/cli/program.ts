@@ -6,7 +6,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { ConfigError } from "../config.ts";
 import { TaskwardenError, type Taskwarden } from "../rpc/index.ts";
 import type { HealthSummary, ReapSummary, StaleRunAction, TaskAction } from "../rpc/client.ts";
-import { listWorkers } from "../dashboard/data.ts";
+import { listWorkers, UUID } from "../dashboard/data.ts";
+import { reapTotals } from "../reaper/loop.ts";
 import { ago, duration, pairs, table } from "./format.ts";
 import { openClient, resolveConnection, type ResolvedConnection } from "./connection.ts";
 import { describeEvent, Supervisor, type RestartPolicy } from "./supervise.ts";
@@ -27,8 +28,6 @@ interface GlobalOptions {
 }
 
 class UsageError extends Error {}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function number(what: string) {
   return (raw: string): number => {
@@ -86,8 +85,7 @@ function reapLine(s: ReapSummary): string {
   const step = (label: string, c: { requeued: number; failed: number } | undefined) =>
     `${label} ${c?.requeued ?? 0}/${c?.failed ?? 0}`;
   const verb = s.dry_run ? "dry run, would have" : "done";
-  const requeued = [s.lease_expired, s.worker_dead, s.timed_out, s.stale].reduce((n, c) => n + (c?.requeued ?? 0), 0);
-  const failed = [s.lease_expired, s.worker_dead, s.timed_out, s.stale].reduce((n, c) => n + (c?.failed ?? 0), 0);
+  const { requeued, failed } = reapTotals(s);
   return [
     `reap #${s.reaper_run_id} (${s.source}, ${s.duration_ms ?? "?"} ms) ${verb}: requeued ${requeued}, failed ${failed} task(s)`,
     `  requeued/failed by cause: ${step("lease expired", s.lease_expired)}, ${step("worker dead", s.worker_dead)}, ${step("timed out", s.timed_out)}, ${step("stale", s.stale)}`,

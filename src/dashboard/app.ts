@@ -5,7 +5,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono, type Context } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { TaskwardenError, type Taskwarden } from "../rpc/index.ts";
-import { loadSnapshot, type SnapshotOptions } from "./data.ts";
+import { loadSnapshot, UUID, type SnapshotOptions } from "./data.ts";
 import { renderError, renderLive, renderPage, type ViewOptions } from "./render.ts";
 
 export interface DashboardOptions {
@@ -19,7 +19,6 @@ export interface DashboardOptions {
 }
 
 const COOKIE = "taskwarden_token";
-const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Validates DASHBOARD_TOKEN: unset is fine (read-only), a short one is refused. */
 export function dashboardToken(raw: string | undefined): string | undefined {
@@ -133,7 +132,7 @@ export function createDashboard(opts: DashboardOptions): Hono {
     return `drain requested: worker ${workerId} exits after its next heartbeat`;
   });
 
-  act("/actions/fail-run", "run_id", RUN_ID, async (runId) => {
+  act("/actions/fail-run", "run_id", UUID, async (runId) => {
     const run = await client.finishRun({ run_id: runId, error: "Run marked as stale from the dashboard" });
     return `run ${run.name} is now ${run.status}`;
   });

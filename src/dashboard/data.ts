@@ -5,6 +5,9 @@
 import { isSqlTransport, TaskwardenError, type Taskwarden } from "../rpc/index.ts";
 import type { ActivityBucket, HealthSummary } from "../rpc/client.ts";
 
+/** A run id. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export interface WorkerView {
   worker_id: string;
   worker_type: string;

@@ -3,7 +3,7 @@
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { ActivityBucket } from "../rpc/client.ts";
-import { ageSeconds, duration } from "../cli/format.ts";
+import { ago, cell as dash, duration } from "../cli/format.ts";
 import type { ReaperAction, Snapshot, WorkerView } from "./data.ts";
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -44,15 +44,6 @@ button { font: inherit; font-size: .8rem; padding: .1rem .5rem; cursor: pointer;
 svg text { font-size: 10px; fill: currentColor; }
 #conn.lost { color: var(--bad); font-weight: 600; }
 `;
-
-function ago(iso: string | null | undefined, now: number): string {
-  const s = ageSeconds(iso, now);
-  return s === null ? "-" : `${duration(s)} ago`;
-}
-
-function dash(v: unknown): string {
-  return v === null || v === undefined || v === "" ? "-" : String(v);
-}
 
 function card(label: string, value: number | string, bad = false): Html {
   return html`<div class="card${bad ? " bad" : ""}" data-testid="${label.replaceAll(" ", "-")}"><b>${value}</b><span class="muted">${label}</span></div>`;
