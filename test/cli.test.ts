@@ -264,6 +264,25 @@ describe("tasks", () => {
 });
 
 describe("migrate, --help, and the bin as a process", () => {
+  it("dashboard: serves the page until SIGTERM", async () => {
+    const clean = { ...process.env, DATABASE_URL: url, DASHBOARD_TOKEN: "" };
+    const p = spawn(process.execPath, [BIN, "dashboard", "--port", "0", "--refresh", "1"], { env: clean, stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
+    try {
+      await expect.poll(() => /dashboard on (http:\/\/\S+)/.exec(err)?.[1], { timeout: 20_000 }).toBeTruthy();
+      const base = /dashboard on (http:\/\/\S+)/.exec(err)![1]!;
+      expect(err).toMatch(/\(read-only; the database at [\w.-]+:\d+\)/);
+      const page = await fetch(base);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('data-refresh-ms="1000"');
+    } finally {
+      p.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+  });
+
   it("migrate: nothing left to apply on a migrated database", async () => {
     const r = await cli("migrate");
     expect(r.code).toBe(0);
@@ -302,7 +321,10 @@ describe("migrate, --help, and the bin as a process", () => {
     expect(unknown.code).toBe(EXIT.badInput);
     expect(unknown.err).toBe("error: unknown command 'frobnicate'\n");
 
-    for (const r of [down, badUrl, unknown]) {
+    const shortToken = await bin(["dashboard"], { DATABASE_URL: url, DASHBOARD_TOKEN: "short" });
+    expect(shortToken).toEqual({ code: EXIT.badInput, out: "", err: "taskwarden: DASHBOARD_TOKEN must be at least 16 characters (value not shown)\n" });
+
+    for (const r of [down, badUrl, unknown, shortToken]) {
       expect(r.out).toBe("");
       expect(r.err).not.toMatch(/\n\s+at /);
     }

@@ -421,7 +421,12 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
       if (o.refresh < 0.2) throw new UsageError(`--refresh must be at least 0.2 seconds (got ${o.refresh})`);
       const { dashboardToken } = await import("../dashboard/app.ts");
       const { serveDashboard } = await import("../dashboard/server.ts");
-      const token = dashboardToken((io.env ?? process.env).DASHBOARD_TOKEN);
+      let token: string | undefined;
+      try {
+        token = dashboardToken((io.env ?? process.env).DASHBOARD_TOKEN);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
       await withClient(cmd, async (tw) => {
         // Fail now, not on the first page view, when the database is unreachable.
         await tw.getWorkerHealthSummary();
