@@ -253,7 +253,8 @@ export class Worker {
       this.#log.error({ err: this.#fatal }, "worker stopped on an error");
       throw this.#fatal;
     }
-    this.#log.info({ ...this.#summary }, "worker stopped");
+    const { workerId: _, ...counts } = this.#summary;
+    this.#log.info(counts, "worker stopped");
     if (this.#summary.reason.startsWith("signal:")) {
       // The process was asked to terminate: exit 0 even if something else (an unclosed pool,
       // a stray timer) would keep it alive. Unref'd, so a clean process exits sooner on its own.
@@ -444,7 +445,9 @@ export class Worker {
     // Once aborted we stop waiting; a handler that ignores its signal finishes on its own and
     // any completion it attempts is refused by the fence.
     handled.catch((err) => {
-      if (entry.state !== "running" && entry.state !== "reporting") ctx.log.debug({ err }, "aborted handler settled");
+      if (entry.state === "running" || entry.state === "reporting") return; // reported below
+      if (err instanceof TaskwardenError && err.leaseLost) ctx.log.warn({ err }, "lease lost: the result was refused");
+      else ctx.log.debug({ err }, "abandoned handler settled");
     });
     let outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
     try {

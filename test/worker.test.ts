@@ -1,0 +1,354 @@
+// The Worker and WorkerHeartbeat in-process against the real Postgres (and once on PGlite):
+// results, status, recovery, lost leases, failures, timeouts, concurrency, NOTIFY wake-ups,
+// drains, runToCompletion. Process-level behaviour (signals, crashes) is in worker-process.test.ts.
+import { Writable } from "node:stream";
+import postgres from "postgres";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freshDatabase } from "./support/db.ts";
+import { connect, Taskwarden, TaskwardenError, type ClaimedTask } from "../src/rpc/index.ts";
+import { PGliteTransport } from "../src/rpc/pglite.ts";
+import { PostgresTransport } from "../src/rpc/postgres.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { createLogger } from "../src/log.ts";
+import type { SqlTransport } from "../src/rpc/sql.ts";
+import {
+  LeaseLostError,
+  NonRetryableError,
+  runToCompletion,
+  TaskTimeoutError,
+  Worker,
+  WorkerHeartbeat,
+  type TaskHandler,
+  type WorkerOptions,
+} from "../src/worker/index.ts";
+
+let tw: Taskwarden;
+let sql: SqlTransport;
+let dbUrl: string;
+
+beforeAll(async () => {
+  dbUrl = await freshDatabase();
+  tw = await connect({ DATABASE_URL: dbUrl });
+  sql = tw.transport as SqlTransport;
+});
+afterAll(async () => {
+  await tw?.close();
+});
+
+const fast = { heartbeatSeconds: 0.3, leaseSeconds: 5, idleSleep: 100, handleSignals: false, shutdownGraceMs: 2000 };
+
+function worker(type: string, handler: TaskHandler, opts: Partial<WorkerOptions> = {}): Worker {
+  return new Worker({ type, handler, rpc: tw, ...fast, ...opts });
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function deferred<T = void>() {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+async function workerRow(id: string) {
+  const [row] = await sql.query("select status, current_task, stopped_at from taskwarden.worker_heartbeats where worker_id = $1", [id]);
+  return row as { status: string; current_task: string | null; stopped_at: unknown } | undefined;
+}
+const task = async (id: number) => (await tw.getTask({ task_id: id })).task;
+
+describe("Worker", () => {
+  it("runs the handler, completes with its result, and its row follows the work", async () => {
+    const gate = deferred();
+    const seen: ClaimedTask[] = [];
+    const w = worker("basic", async (t, ctx) => {
+      seen.push(t);
+      expect(ctx.attempt).toBe(1);
+      await gate.promise;
+      return { doubled: (t.payload as { n: number }).n * 2 };
+    });
+    const running = w.start();
+    await until("registered", () => workerRow(w.workerId));
+    expect(w.workerId).toMatch(/^basic-.+#[0-9a-f]{8}$/);
+    const t = await tw.enqueueTask({ task_type: "basic", payload: { n: 21 } });
+    await until("processing row", async () => (await workerRow(w.workerId))?.status === "processing");
+    expect((await workerRow(w.workerId))?.current_task).toBe(`basic#${t.id}`);
+    expect(w.status).toBe("processing");
+    gate.resolve();
+    await until("completed", async () => (await task(t.id)).status === "completed");
+    expect(await task(t.id)).toMatchObject({ result: { doubled: 42 }, attempts: 1, owner_id: w.workerId });
+    await until("idle row", async () => (await workerRow(w.workerId))?.status === "idle");
+    expect(seen[0].lease_token).toMatch(/^[0-9a-f-]{36}$/);
+
+    const summary = await w.stop();
+    expect(summary).toMatchObject({ reason: "stop()", completed: 1, failed: 0, lost: 0, released: 0 });
+    expect(await running).toBe(summary);
+    expect((await workerRow(w.workerId))?.status).toBe("stopped");
+  });
+
+  it("recovers the tasks an earlier boot of its id left running before it claims", async () => {
+    // The requeue waits out the retry backoff (5 s by default): shorten it for this test.
+    await sql.query("update taskwarden.settings set value = '0.05' where key = 'retry_base_seconds'");
+    const orphan = await tw.enqueueTask({ task_type: "recover" });
+    await tw.claimTasks({ worker_id: "recover-1#oldboot", task_types: ["recover"] });
+    const w = worker("recover", async () => "redone", { workerId: "recover-1" });
+    expect(w.workerId).toMatch(/^recover-1#/);
+    const running = w.start();
+    await until("completed", async () => (await task(orphan.id)).status === "completed");
+    const summary = await w.stop();
+    expect(summary.recovered).toBe(1);
+    await running;
+    const events = (await tw.getTask({ task_id: orphan.id })).events.map((e) => `${e.event}:${e.reason ?? ""}:${e.worker_id}`);
+    expect(events).toEqual([
+      "claimed::recover-1#oldboot",
+      "requeued:recovered:recover-1#oldboot",
+      `claimed::${w.workerId}`,
+      `completed::${w.workerId}`,
+    ]);
+    await sql.query("update taskwarden.settings set value = '5' where key = 'retry_base_seconds'");
+  });
+
+  it("a task taken away aborts its handler with LeaseLostError, and its result is never reported", async () => {
+    const aborted = deferred<unknown>();
+    const w = worker("taken", async (_t, ctx) => {
+      await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+      aborted.resolve(ctx.signal.reason);
+      await expect(ctx.heartbeat()).rejects.toBeInstanceOf(LeaseLostError);
+      return { should: "not be stored" };
+    });
+    const running = w.start();
+    const t = await tw.enqueueTask({ task_type: "taken" });
+    await until("running", async () => (await task(t.id)).status === "running");
+    await tw.cancelTask({ task_id: t.id, reason: "changed my mind" });
+    const reason = await aborted.promise;
+    expect(reason).toBeInstanceOf(LeaseLostError);
+    expect((reason as LeaseLostError).taskId).toBe(t.id);
+    const summary = await w.stop();
+    await running;
+    expect(summary).toMatchObject({ lost: 1, completed: 0, failed: 0 });
+    expect(await task(t.id)).toMatchObject({ status: "cancelled", result: null });
+  });
+
+  it("a handler error fails the task for a retry with backoff; NonRetryableError fails it for good", async () => {
+    const w = worker("failing", async (t) => {
+      if ((t.payload as { fatal?: boolean }).fatal) throw new NonRetryableError("bad input: no such company");
+      throw new Error("upstream 503");
+    });
+    const running = w.start();
+    const [retry, fatal] = await tw.enqueueTasks({ task_type: "failing", payloads: [{}, { fatal: true }] });
+    await until("both reported", async () => (await task(retry.id)).last_error && (await task(fatal.id)).status === "failed");
+    const summary = await w.stop();
+    await running;
+    const r = await task(retry.id);
+    expect(r).toMatchObject({ status: "queued", attempts: 1, last_error: "Error: upstream 503", owner_id: null });
+    expect(Date.parse(r.run_at)).toBeGreaterThan(Date.now() + 2000); // 5 s backoff
+    expect(await task(fatal.id)).toMatchObject({ status: "failed", attempts: 1, last_error: "NonRetryableError: bad input: no such company" });
+    expect(summary.failed).toBe(2);
+    await tw.cancelTask({ task_id: retry.id });
+  });
+
+  it("a per-task timeout aborts the handler and fails the task, even if the handler ignores the signal", async () => {
+    let reason: unknown;
+    const w = worker(
+      "slow",
+      async (_t, ctx) => {
+        ctx.signal.addEventListener("abort", () => (reason = ctx.signal.reason));
+        await new Promise((r) => setTimeout(r, 3000));
+        return "too late";
+      },
+      { taskTimeoutSeconds: 0.3 },
+    );
+    const running = w.start();
+    const t = await tw.enqueueTask({ task_type: "slow", max_attempts: 1 });
+    const started = Date.now();
+    await until("failed", async () => (await task(t.id)).status === "failed");
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect(reason).toBeInstanceOf(TaskTimeoutError);
+    expect((await task(t.id)).last_error).toBe(`TaskTimeoutError: task ${t.id} timed out after 0.3 s`);
+    await w.stop();
+    await running;
+  });
+
+  it("runs up to `concurrency` tasks at once", async () => {
+    let now = 0;
+    let max = 0;
+    const gate = deferred();
+    const w = worker(
+      "parallel",
+      async () => {
+        max = Math.max(max, ++now);
+        await gate.promise;
+        now--;
+      },
+      { concurrency: 3 },
+    );
+    const running = w.start();
+    const tasks = await tw.enqueueTasks({ task_type: "parallel", payloads: [{}, {}, {}, {}, {}, {}] });
+    await until("three running", () => now === 3);
+    await new Promise((r) => setTimeout(r, 300)); // room to overshoot if it would
+    const [{ n }] = await sql.query("select count(*)::int as n from taskwarden.tasks where task_type = 'parallel' and status = 'running'");
+    expect(n).toBe(3);
+    expect((await workerRow(w.workerId))?.current_task).toMatch(/^parallel#\d+ \(\+2 more\)$/);
+    gate.resolve();
+    await until("all done", async () => {
+      const all = await Promise.all(tasks.map((t) => task(t.id)));
+      return all.every((t) => t.status === "completed");
+    });
+    expect(max).toBe(3);
+    await w.stop();
+    await running;
+  });
+
+  it("NOTIFY wakes an idle worker at once over postgres.js (its poll is a minute)", async () => {
+    const picked = deferred<number>();
+    const w = worker("wake", async () => picked.resolve(Date.now()), { idleSleep: 60_000 });
+    const running = w.start();
+    await until("idle", async () => (await workerRow(w.workerId))?.status === "idle");
+    await new Promise((r) => setTimeout(r, 200)); // its first (empty) claim is behind it
+    const enqueued = Date.now();
+    await tw.enqueueTask({ task_type: "wake" });
+    const latency = (await picked.promise) - enqueued;
+    console.log(`[measure] NOTIFY wake-up: enqueue -> handler start ${latency} ms`);
+    expect(latency).toBeLessThan(1000);
+    await w.stop();
+    await running;
+  });
+
+  it("WORKER_MAX_LOOPS: stops after that many claim polls", async () => {
+    const w = worker("loops", async () => "ok", { maxLoops: 3, idleSleep: 20 });
+    const summary = await w.start();
+    expect(summary.reason).toBe("max_loops");
+    expect((await workerRow(w.workerId))?.status).toBe("stopped");
+  });
+
+  it("a remote drain (request_worker_stop) stops it after its next heartbeat", async () => {
+    const w = worker("drain", async () => "ok");
+    const running = w.start();
+    await until("registered", () => workerRow(w.workerId));
+    await tw.requestWorkerStop({ worker_id: w.workerId });
+    const at = Date.now();
+    const summary = await running;
+    expect(summary.reason).toBe("stop_requested:drain_requested");
+    expect(Date.now() - at).toBeLessThan(300 + 500);
+  });
+
+  it("a RUN filter naming no run stops it at its first heartbeat, before any claim", async () => {
+    const stray = await tw.enqueueTask({ task_type: "filtered" });
+    const w = worker("filtered", async () => "ok", { runFilterId: "00000000-0000-4000-8000-00000000abcd" });
+    const summary = await w.start();
+    expect(summary.reason).toBe("stop_requested:run_missing");
+    expect((await workerRow(w.workerId))?.status).toBe("stopped");
+    expect(await task(stray.id)).toMatchObject({ status: "queued", attempts: 0 });
+    await tw.cancelTask({ task_id: stray.id });
+  });
+
+  it("refuses bad options, naming the option", () => {
+    const h = async () => "ok";
+    expect(() => new Worker({ type: "x", handler: h, rpc: tw, concurrency: 0 })).toThrow(/Worker option concurrency must be a whole number >= 1 \(got 0\)/);
+    expect(() => new Worker({ type: "x", handler: h, rpc: tw, heartbeatSeconds: 30, leaseSeconds: 60 })).toThrow(/Worker option leaseSeconds .* above 2 x heartbeatSeconds/);
+    expect(() => new Worker({ type: "", handler: h, rpc: tw })).toThrow(/Worker option type/);
+    expect(() => new Worker({ type: "x", handler: h, rpc: tw, workerId: "a#b" })).toThrow(/must not contain "#"/);
+    expect(() => new Worker({ type: "x", handler: h, rpc: tw, taskTypes: [] })).toThrow(/Worker option taskTypes/);
+  });
+});
+
+describe("WorkerHeartbeat on its own", () => {
+  it("start, updateTask (renewing the held lease), markIdle, stop (releasing what it holds)", async () => {
+    const hb = new WorkerHeartbeat({ rpc: tw, workerType: "legacy", intervalSeconds: 60, leaseSeconds: 900 });
+    const first = await hb.start();
+    expect(first.stop_requested).toBe(false);
+    expect((await workerRow(hb.workerId))?.status).toBe("idle");
+
+    const t = await tw.enqueueTask({ task_type: "legacy" });
+    const [claimed] = await tw.claimTasks({ worker_id: hb.workerId, task_types: ["legacy"], lease_seconds: 60 });
+    const beat = await hb.updateTask(`legacy#${t.id}`, { heldTaskIds: [claimed.id] });
+    expect(beat?.renewed_task_ids).toEqual([claimed.id]);
+    const renewed = await task(t.id);
+    expect(Date.parse(renewed.lease_expires_at!) - Date.parse(claimed.lease_expires_at!)).toBeGreaterThan(800_000);
+    expect(await workerRow(hb.workerId)).toMatchObject({ status: "processing", current_task: `legacy#${t.id}` });
+
+    await hb.markIdle();
+    expect(await workerRow(hb.workerId)).toMatchObject({ status: "idle", current_task: null });
+    expect(await hb.stop()).toBe(1); // the task it still owned goes back
+    expect(await task(t.id)).toMatchObject({ status: "queued", attempts: 0 });
+    expect((await workerRow(hb.workerId))?.status).toBe("stopped");
+    await tw.cancelTask({ task_id: t.id });
+  });
+
+  it("a failed beat is logged and retried, never thrown at the caller", async () => {
+    // Real failures: the heartbeat table is locked and this connection's statements time out.
+    const db = postgres(dbUrl, { max: 2, connection: { statement_timeout: 150 } });
+    const lines: { msg: string }[] = [];
+    const logger = createLogger({
+      level: "warn",
+      destination: new Writable({ write: (c, _e, cb) => (lines.push(JSON.parse(String(c))), cb()) }),
+    });
+    const hb = new WorkerHeartbeat({ rpc: new PostgresTransport({ sql: db }), workerType: "flaky", intervalSeconds: 0.1, logger });
+    try {
+      await hb.start();
+      const before = hb.lastResult!.server_time;
+      await sql.transaction(async (tx) => {
+        await tx.query("lock table taskwarden.worker_heartbeats in access exclusive mode");
+        await until("a failed beat", () => hb.failures >= 2);
+      });
+      await until("recovered", () => hb.failures === 0 && hb.lastResult!.server_time > before);
+      expect(lines.some((l) => l.msg === "heartbeat failed; retrying")).toBe(true);
+      expect(await hb.beat()).toBeDefined();
+      expect(await hb.stop()).toBe(0);
+    } finally {
+      await db.end();
+    }
+  });
+});
+
+describe("runToCompletion", () => {
+  it("finishes the run completed when fn succeeds, failed with the error when it throws", async () => {
+    const ok = await tw.createRun({ name: "job ok" });
+    expect(await runToCompletion(tw, ok.id, async () => 7)).toBe(7);
+    const bad = await tw.createRun({ name: "job crash" });
+    await expect(runToCompletion(tw.transport, bad.id, async () => {
+      throw new Error("OOM-ish crash");
+    })).rejects.toThrow("OOM-ish crash");
+    const [okRun, badRun] = await Promise.all([ok.id, bad.id].map(async (id) => (await sql.query("select status, error, completed_at from taskwarden.runs where id = $1", [id]))[0]));
+    expect(okRun).toMatchObject({ status: "completed", error: null });
+    expect(badRun).toMatchObject({ status: "failed", error: "OOM-ish crash" });
+    expect(okRun.completed_at).not.toBeNull();
+    expect(badRun.completed_at).not.toBeNull();
+  });
+});
+
+describe("on the embedded PGlite", () => {
+  it("a worker completes a task with its own write in the same transaction", async () => {
+    const t = await PGliteTransport.open();
+    await migrate(t);
+    try {
+      await t.query("create table public.effects (task_id bigint primary key)");
+      const local = new Taskwarden(t);
+      const w = new Worker({
+        type: "embedded",
+        rpc: local,
+        ...fast,
+        handler: (task, ctx) =>
+          ctx.transaction(async (tx) => {
+            await tx.query("insert into public.effects values ($1)", [task.id]);
+            return { wrote: task.id };
+          }),
+      });
+      const running = w.start();
+      const queued = await local.enqueueTask({ task_type: "embedded" });
+      await until("completed", async () => (await local.getTask({ task_id: queued.id })).task.status === "completed");
+      expect((await local.getTask({ task_id: queued.id })).task.result).toEqual({ wrote: queued.id });
+      expect(await t.query("select task_id::int as task_id from public.effects")).toEqual([{ task_id: queued.id }]);
+      expect((await w.stop()).completed).toBe(1);
+      await running;
+    } finally {
+      await t.close();
+    }
+  });
+});
