@@ -5,7 +5,7 @@
 import { z } from "zod";
 
 /** Variables whose values are secrets: never logged, never in errors, redacted by toJSON. */
-export const SECRET_VARIABLES = ["SUPABASE_SERVICE_ROLE_KEY", "SMTP_PASSWORD", "CRON_SECRET"] as const;
+export const SECRET_VARIABLES = ["SUPABASE_SERVICE_ROLE_KEY", "SMTP_PASSWORD", "CRON_SECRET", "DASHBOARD_TOKEN"] as const;
 /** URL-valued variables that may embed credentials: serialised with those parts masked. */
 const URL_VARIABLES = ["DATABASE_URL", "ALERT_WEBHOOK_URL"] as const;
 
@@ -124,6 +124,8 @@ export const configSchema = z
     EMAIL_FROM: sender.optional(),
     // Scheduled calls (the edge function's cron trigger) authenticate with this
     CRON_SECRET: secret(16).optional(),
+    // The dashboard asks for this token when set
+    DASHBOARD_TOKEN: secret(16).optional(),
     LOG_LEVEL: logLevel.default("info"),
   })
   .superRefine((c, ctx) => {

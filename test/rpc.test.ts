@@ -218,6 +218,9 @@ describe("migrate", () => {
     closers.push(() => t.close());
     const first = await migrate(t);
     expect(first.applied.map((m) => m.version)).toEqual(await expected());
+    // The very first RPC inside a transaction reads the function signatures through it.
+    const inTx = await t.transaction((tx) => tx.call("create_run", { name: "first call in a transaction" }));
+    expect(inTx[0]).toMatchObject({ status: "pending" });
     const second = await migrate(t);
     expect(second.applied).toEqual([]);
     expect(second.alreadyApplied).toEqual(await expected());

@@ -70,7 +70,6 @@ describe("loadConfig", () => {
       HEARTBEAT_MONITOR_ALERT_EMAIL: ["ops@example.com", "oncall@example.com"],
       WORKER_IDS: { COMPANY_RESEARCH_WORKER_ID: "research-1" },
     });
-    expect(c[workerIdVariable("company-research") as "WORKER_IDS"]).toBeUndefined(); // ids live in WORKER_IDS
     expect(c.WORKER_IDS[workerIdVariable("company-research")]).toBe("research-1");
   });
 
@@ -118,9 +117,10 @@ describe("loadConfig", () => {
   });
 
   it("never shows a secret: not in errors, JSON, inspect or the redacted copy", () => {
-    const err = configError({ SUPABASE_SERVICE_ROLE_KEY: "short", SMTP_PASSWORD: " ", CRON_SECRET: "tiny" });
+    const err = configError({ SUPABASE_SERVICE_ROLE_KEY: "short", SMTP_PASSWORD: " ", CRON_SECRET: "tiny", DASHBOARD_TOKEN: "tok" });
+    expect(err.issues.map((i) => i.variable).sort()).toEqual(["CRON_SECRET", "DASHBOARD_TOKEN", "SMTP_PASSWORD", "SMTP_USER", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_URL"]);
     expect(err.message).toContain("SUPABASE_SERVICE_ROLE_KEY must be at least 20 characters (value not shown)");
-    for (const secret of ["short", "tiny"]) expect(err.message).not.toContain(`"${secret}"`);
+    for (const secret of ["short", "tiny", "tok"]) expect(err.message).not.toContain(`"${secret}"`);
 
     const c = loadConfig({
       DATABASE_URL: "postgres://app:db-password@db.example.com/postgres",
@@ -130,10 +130,11 @@ describe("loadConfig", () => {
       SMTP_USER: "mailer",
       SMTP_PASSWORD: "smtp-password",
       CRON_SECRET: "cron-secret-0123456789",
+      DASHBOARD_TOKEN: "dashboard-token-0123456789",
     });
     expect(c.SUPABASE_SERVICE_ROLE_KEY).toBe(KEY); // usable in code
     for (const shown of [JSON.stringify(c), inspect(c), JSON.stringify(redactConfig(c))]) {
-      for (const secret of [KEY, "db-password", "webhook-token", "smtp-password", "cron-secret-0123456789"]) {
+      for (const secret of [KEY, "db-password", "webhook-token", "smtp-password", "cron-secret-0123456789", "dashboard-token-0123456789"]) {
         expect(shown).not.toContain(secret);
       }
       expect(shown).toContain("db.example.com");

@@ -160,11 +160,13 @@ export class SqlRpc {
 
   constructor(private readonly exec: SqlExecutor) {}
 
-  async signature(fn: string): Promise<FunctionSignature> {
-    let map = await this.#load(false);
+  /** `exec` is the connection to read pg_catalog through: inside a transaction it must be the
+   * transaction itself (PGlite serialises everything else behind it). */
+  async signature(fn: string, exec: SqlExecutor = this.exec): Promise<FunctionSignature> {
+    let map = await this.#load(false, exec);
     let sig = map.get(fn);
     if (!sig) {
-      map = await this.#load(true);
+      map = await this.#load(true, exec);
       sig = map.get(fn);
     }
     if (!sig) {
@@ -177,9 +179,9 @@ export class SqlRpc {
     return sig;
   }
 
-  #load(reload: boolean): Promise<Map<string, FunctionSignature>> {
+  #load(reload: boolean, exec: SqlExecutor): Promise<Map<string, FunctionSignature>> {
     if (!this.#signatures || reload) {
-      const loading = this.exec(SIGNATURES_SQL, []).then(parseSignatures, (err) => {
+      const loading = exec(SIGNATURES_SQL, []).then(parseSignatures, (err) => {
         throw toTaskwardenError(err);
       });
       // A failed lookup (database down) must not be cached.
@@ -193,7 +195,7 @@ export class SqlRpc {
 
   /** Calls `fn` through `exec` (the connection itself, or an open transaction). */
   async call(fn: string, args: Record<string, unknown> | undefined, exec: SqlExecutor = this.exec): Promise<Row[]> {
-    const sig = await this.signature(fn);
+    const sig = await this.signature(fn, exec);
     const { text, params } = buildCall(sig, args);
     let rows: Row[];
     try {
