@@ -1,0 +1,429 @@
+// The chaos run: real worker processes (bench/chaos-worker.ts, built on the SDK's Worker) drain
+// a queue whose handler writes one result row per task in the same transaction as
+// complete_task, while a driver SIGKILLs workers and starts replacements, SIGSTOPs one past its
+// lease and resumes it, and restarts Postgres once. At the end every task must be completed
+// exactly once, with exactly one result row, and nothing may be left running.
+import type { ChildProcess } from "node:child_process";
+import { Taskwarden } from "../src/rpc/client.ts";
+import { PostgresTransport } from "../src/rpc/postgres.ts";
+import { ReaperLoop } from "../src/reaper/loop.ts";
+import { connect, type Sql } from "./lib/db.ts";
+import { killAndWait, spawnTs } from "./lib/proc.ts";
+import { median, sleep } from "./lib/stats.ts";
+
+const WORKER_SCRIPT = new URL("./chaos-worker.ts", import.meta.url);
+export const CHAOS_TASK_TYPE = "chaos";
+
+export interface ChaosOptions {
+  /** A database with the taskwarden migrations applied and nothing else in it. */
+  url: string;
+  /** Restarts the Postgres server (stop, start); called once, mid-run. */
+  restartPostgres: () => Promise<void>;
+  tasks: number;
+  workers: number;
+  /** Length of the chaos window; the drain afterwards is not counted in it. */
+  durationSeconds: number;
+  /** Tasks each worker runs at once. */
+  concurrency?: number;
+  seed?: number;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+}
+
+export interface ChaosReport {
+  seed: number;
+  tasks: number;
+  workers: number;
+  durationSeconds: number;
+  /** Seconds until every worker process was up (before the chaos clock starts). */
+  startupSeconds: number;
+  /** Seconds from the start of the chaos window until the last task completed. */
+  totalSeconds: number;
+  kills: number;
+  freezes: number;
+  postgresRestarts: number;
+  /** Seconds from the restart until the first completion after it. */
+  postgresRestartRecoverySeconds: number | null;
+  requeues: Record<string, number>;
+  released: number;
+  refusedZombieCompletions: number;
+  uniqueViolations: number;
+  /**
+   * Seconds from a kill or freeze until every task the victim held was completed (by anyone).
+   * A requeued task waits for its retry delay and then queues behind older due tasks (claims go
+   * by priority, run_at, id), so under a backlog this includes the wait for the backlog.
+   */
+  slowestRecoverySeconds: number;
+  medianRecoverySeconds: number;
+  maxAttempts: number;
+  final: {
+    statuses: Record<string, number>;
+    results: number;
+    distinctResults: number;
+    tasksWithoutResult: number;
+    resultsWithoutCompletedTask: number;
+    resultWriterIsNotFinalOwner: number;
+    tasksNotCompletedExactlyOnce: number;
+    workerRowsNotStopped: number;
+  };
+  failures: string[];
+  ok: boolean;
+}
+
+interface ChaosWorker {
+  child: ChildProcess;
+  workerId: string | undefined;
+  frozen: boolean;
+  exited: boolean;
+  stderr: string;
+}
+
+interface PendingRecovery {
+  what: string;
+  at: number;
+  taskIds: number[];
+}
+
+/** A small seeded PRNG (mulberry32), so a failing run can be replayed with the same choices. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Retries a read through a Postgres restart. */
+async function retrying<T>(fn: () => Promise<T>, attempts = 100): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await sleep(100);
+    }
+  }
+}
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
+  const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const random = prng(seed);
+  const log = o.log ?? (() => {});
+  const concurrency = o.concurrency ?? 4;
+  // Work per task sized so the queue lasts about the chaos window: the faults hit work in flight.
+  const workMs = Math.max(20, Math.round(((o.workers * concurrency * o.durationSeconds) / o.tasks) * 800));
+  const leaseSeconds = 3;
+  const sql = connect(o.url, 2);
+  const tw = new Taskwarden(new PostgresTransport({ url: o.url, max: 2 }));
+  const reaper = new ReaperLoop({ client: tw, intervalMs: 1000, source: "chaos", onError: () => {} });
+  const workers: ChaosWorker[] = [];
+  const pending: PendingRecovery[] = [];
+  const recoveries: number[] = [];
+  let refused = 0;
+  let uniqueViolations = 0;
+  let kills = 0;
+  let freezes = 0;
+  let restarts = 0;
+  let restartRecovery: number | null = null;
+
+  const spawnWorker = (): ChaosWorker => {
+    const child = spawnTs(WORKER_SCRIPT, [], {
+      DATABASE_URL: o.url,
+      CHAOS_CONCURRENCY: String(concurrency),
+      CHAOS_WORK_MS: String(workMs),
+      CHAOS_LEASE_S: String(leaseSeconds),
+      CHAOS_HEARTBEAT_S: "1",
+    });
+    const w: ChaosWorker = { child, workerId: undefined, frozen: false, exited: false, stderr: "" };
+    let buffer = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split("\n");
+      buffer = lines.pop()!;
+      for (const line of lines) {
+        if (!line.startsWith("{")) continue;
+        const e = JSON.parse(line) as { event: string; worker_id?: string };
+        if (e.event === "ready") w.workerId = e.worker_id;
+        else if (e.event === "refused") refused++;
+        else if (e.event === "unique_violation") uniqueViolations++;
+      }
+    });
+    // SDK errors during the chaos are expected (the database restarts); kept for the failure report.
+    child.stderr!.on("data", (chunk: Buffer) => (w.stderr = (w.stderr + chunk.toString()).slice(-4000)));
+    child.on("exit", () => (w.exited = true));
+    workers.push(w);
+    return w;
+  };
+
+  const live = () => workers.filter((w) => !w.exited && !w.frozen && w.workerId !== undefined);
+  const heldBy = (workerId: string) =>
+    retrying(async () =>
+      (await sql`select id from taskwarden.tasks where status = 'running' and owner_id = ${workerId}`).map((r) => Number(r.id)),
+    );
+
+  // Restarted when the chaos clock starts (after every worker is up).
+  let started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  try {
+    await sql`create table if not exists public.chaos_results (
+      task_id bigint primary key, worker_id text not null, at timestamptz not null default clock_timestamp())`;
+    // Fast failure detection, quick retries: the chaos window is short.
+    await sql`update taskwarden.settings set value = '3' where key = 'dead_worker_seconds'`;
+    await sql`update taskwarden.settings set value = '1' where key = 'retry_base_seconds'`;
+    log(`chaos: seed ${seed}, ${o.tasks} tasks, ${o.workers} workers x ${concurrency}, ~${workMs} ms of work per task`);
+    for (let i = 0; i < o.workers; i++) spawnWorker();
+    reaper.start();
+    // The chaos clock starts when every worker is up.
+    while (live().length < o.workers) {
+      if (elapsed() > 60) throw new Error(`only ${live().length} of ${o.workers} workers started within 60 s`);
+      await sleep(50);
+    }
+    const startupSeconds = elapsed();
+    for (let done = 0; done < o.tasks; done += 1000) {
+      const n = Math.min(1000, o.tasks - done);
+      // A generous retry budget: every kill, freeze and restart may spend an attempt of a task.
+      await tw.enqueueTasks({ task_type: CHAOS_TASK_TYPE, payloads: Array.from({ length: n }, (_, i) => ({ n: done + i })), max_attempts: 25 });
+    }
+    started = performance.now();
+
+    // Recovery tracker: a kill or freeze is recovered when every task its victim held is completed.
+    let tracking = true;
+    const tracker = (async () => {
+      while (tracking || pending.length > 0) {
+        for (const p of [...pending]) {
+          const [r] = await retrying(
+            () => sql`select count(*)::int as n from taskwarden.tasks where id = any(${p.taskIds}::bigint[]) and status <> 'completed'`,
+          );
+          if (r.n === 0) {
+            recoveries.push((performance.now() - p.at) / 1000);
+            log(`chaos: ${p.what}: its ${p.taskIds.length} tasks completed ${((performance.now() - p.at) / 1000).toFixed(2)} s later`);
+            pending.splice(pending.indexOf(p), 1);
+          }
+        }
+        if (!tracking && pending.length > 0 && elapsed() > o.durationSeconds + 120) break;
+        await sleep(100);
+      }
+    })();
+
+    // The timeline: kills throughout, freezes every few seconds, one Postgres restart mid-window.
+    const at = (s: number) => started + s * 1000;
+    const killEvery = Math.max(1.2, o.durationSeconds / 15);
+    const freezeEvery = Math.max(5, o.durationSeconds / 4);
+    const freezeMs = (leaseSeconds + 1.5) * 1000;
+    let nextKill = at(killEvery * (0.5 + random()));
+    let nextFreeze = at(o.durationSeconds * 0.1);
+    let restartAt: number | null = at(o.durationSeconds * 0.45);
+    const thaws: Promise<void>[] = [];
+    while (performance.now() < at(o.durationSeconds)) {
+      const now = performance.now();
+      if (restartAt !== null && now >= restartAt) {
+        restartAt = null;
+        restarts++;
+        const [{ n: before }] = await retrying(() => sql`select count(*)::int as n from taskwarden.tasks where status = 'completed'`);
+        const t0 = performance.now();
+        log(`chaos: ${elapsed().toFixed(1)} s restarting Postgres`);
+        await o.restartPostgres();
+        for (;;) {
+          const [{ n }] = await retrying(() => sql`select count(*)::int as n from taskwarden.tasks where status = 'completed'`);
+          if (n > before || n === o.tasks || performance.now() - t0 > 60_000) break;
+          await sleep(50);
+        }
+        restartRecovery = (performance.now() - t0) / 1000;
+        log(`chaos: Postgres back, completions resumed after ${restartRecovery.toFixed(2)} s`);
+      } else if (now >= nextFreeze) {
+        nextFreeze = now + freezeEvery * 1000;
+        const candidates = live();
+        if (candidates.length > 1) {
+          const w = candidates[Math.floor(random() * candidates.length)];
+          const held = await heldBy(w.workerId!);
+          w.frozen = true;
+          w.child.kill("SIGSTOP");
+          freezes++;
+          pending.push({ what: `freeze ${w.workerId}`, at: performance.now(), taskIds: held });
+          log(`chaos: ${elapsed().toFixed(1)} s SIGSTOP ${w.workerId} holding ${held.length} tasks, for ${freezeMs} ms`);
+          thaws.push(
+            sleep(freezeMs).then(() => {
+              if (!w.exited) w.child.kill("SIGCONT");
+              w.frozen = false;
+            }),
+          );
+        }
+      } else if (now >= nextKill) {
+        nextKill = now + killEvery * (0.5 + random()) * 1000;
+        const candidates = live();
+        if (candidates.length > 0) {
+          const w = candidates[Math.floor(random() * candidates.length)];
+          const held = await heldBy(w.workerId!);
+          const t = performance.now();
+          await killAndWait(w.child, "SIGKILL");
+          kills++;
+          pending.push({ what: `kill ${w.workerId}`, at: t, taskIds: held });
+          log(`chaos: ${elapsed().toFixed(1)} s SIGKILL ${w.workerId} holding ${held.length} tasks; starting a replacement`);
+          spawnWorker();
+        }
+      }
+      await sleep(50);
+    }
+    await Promise.all(thaws);
+    log(`chaos: window over after ${elapsed().toFixed(1)} s; draining`);
+
+    // Drain: the survivors finish the queue.
+    for (;;) {
+      const [{ n }] = await retrying(() => sql`select count(*)::int as n from taskwarden.tasks where status <> 'completed'`);
+      if (n === 0) break;
+      if (elapsed() > o.durationSeconds + 120) throw new Error(`${n} tasks still not completed 120 s after the chaos window`);
+      await sleep(100);
+    }
+    const totalSeconds = elapsed();
+    tracking = false;
+    await tracker;
+
+    // Graceful stop: SIGTERM, the Worker hands back nothing (all done) and marks itself stopped.
+    await reaper.stop();
+    await Promise.all(
+      workers
+        .filter((w) => !w.exited)
+        .map(async (w) => {
+          const gone = new Promise<void>((resolve) => w.child.once("exit", () => resolve()));
+          w.child.kill("SIGTERM");
+          const timeout = sleep(15_000).then(() => w.child.kill("SIGKILL"));
+          await Promise.race([gone, timeout]);
+        }),
+    );
+
+    const report = await finalReport(sql, {
+      seed, startupSeconds, totalSeconds, kills, freezes, restarts, restartRecovery, refused, uniqueViolations, recoveries, o,
+      liveWorkerIds: workers.filter((w) => w.workerId && !w.child.signalCode).map((w) => w.workerId!),
+    });
+    if (!report.ok) {
+      for (const w of workers) {
+        if (w.child.signalCode === "SIGKILL" && !w.stderr) continue;
+        log(`chaos: worker ${w.workerId} exit ${w.child.signalCode ?? w.child.exitCode}; stderr: ${w.stderr.slice(-1500) || "(none)"}`);
+      }
+    }
+    return report;
+  } finally {
+    await reaper.stop().catch(() => {});
+    for (const w of workers) {
+      if (w.exited) continue;
+      w.child.kill("SIGCONT");
+      await killAndWait(w.child, "SIGKILL");
+    }
+    await tw.close().catch(() => {});
+    await sql.end({ timeout: 5 }).catch(() => {});
+  }
+}
+
+export interface Outcome {
+  final: ChaosReport["final"];
+  requeues: Record<string, number>;
+  released: number;
+  maxAttempts: number;
+  /** What is wrong with the database after the run; empty when every task was completed exactly once. */
+  failures: string[];
+}
+
+/**
+ * The end-of-run checks, read from the database alone: every task completed, exactly one result
+ * row per task written by the worker that held the final lease, exactly one completed event per
+ * task, nothing running, and the workers that were stopped gracefully marked stopped.
+ */
+export async function checkOutcome(sql: Sql, o: { tasks: number; stoppedWorkerIds: string[] }): Promise<Outcome> {
+  const statuses = Object.fromEntries(
+    (await sql`select status, count(*)::int as n from taskwarden.tasks group by status`).map((x) => [x.status, x.n]),
+  ) as Record<string, number>;
+  const [counts] = await sql`
+    select (select count(*)::int from public.chaos_results) as results,
+           (select count(distinct task_id)::int from public.chaos_results) as distinct_results,
+           (select count(*)::int from taskwarden.tasks t
+             where not exists (select from public.chaos_results c where c.task_id = t.id)) as without_result,
+           (select count(*)::int from public.chaos_results c
+             where not exists (select from taskwarden.tasks t where t.id = c.task_id and t.status = 'completed')) as orphan_results,
+           (select count(*)::int from public.chaos_results c join taskwarden.tasks t on t.id = c.task_id
+             where t.owner_id is distinct from c.worker_id) as wrong_writer,
+           (select count(*)::int from taskwarden.tasks t
+             where (select count(*) from taskwarden.task_events e where e.task_id = t.id and e.event = 'completed') <> 1) as not_once,
+           (select coalesce(max(attempts), 0)::int from taskwarden.tasks) as max_attempts,
+           (select count(*)::int from taskwarden.task_events where event = 'released') as released,
+           (select count(*)::int from taskwarden.worker_heartbeats
+             where worker_id = any(${o.stoppedWorkerIds}::text[]) and status <> 'stopped') as not_stopped`;
+  const requeues = Object.fromEntries(
+    (await sql`select coalesce(reason, 'none') as reason, count(*)::int as n from taskwarden.task_events
+               where event = 'requeued' group by reason order by reason`).map((x) => [x.reason, x.n]),
+  ) as Record<string, number>;
+
+  const final = {
+    statuses,
+    results: counts.results,
+    distinctResults: counts.distinct_results,
+    tasksWithoutResult: counts.without_result,
+    resultsWithoutCompletedTask: counts.orphan_results,
+    resultWriterIsNotFinalOwner: counts.wrong_writer,
+    tasksNotCompletedExactlyOnce: counts.not_once,
+    workerRowsNotStopped: counts.not_stopped,
+  };
+  const failures: string[] = [];
+  const check = (ok: boolean, what: string) => {
+    if (!ok) failures.push(what);
+  };
+  check(statuses.completed === o.tasks, `completed tasks: ${statuses.completed ?? 0} of ${o.tasks} (${JSON.stringify(statuses)})`);
+  check(!statuses.running, `${statuses.running} tasks left running`);
+  check(final.results === o.tasks, `result rows: ${final.results}, expected ${o.tasks}`);
+  check(final.distinctResults === final.results, `duplicate result rows: ${final.results - final.distinctResults}`);
+  check(final.tasksWithoutResult === 0, `${final.tasksWithoutResult} tasks without a result row (lost)`);
+  check(final.resultsWithoutCompletedTask === 0, `${final.resultsWithoutCompletedTask} result rows of tasks not completed`);
+  check(final.resultWriterIsNotFinalOwner === 0, `${final.resultWriterIsNotFinalOwner} result rows written by a worker that did not hold the final lease`);
+  check(final.tasksNotCompletedExactlyOnce === 0, `${final.tasksNotCompletedExactlyOnce} tasks without exactly one completed event`);
+  check(final.workerRowsNotStopped === 0, `${final.workerRowsNotStopped} workers not marked stopped after SIGTERM`);
+  return { final, requeues, released: counts.released, maxAttempts: counts.max_attempts, failures };
+}
+
+async function finalReport(
+  sql: Sql,
+  r: {
+    seed: number;
+    startupSeconds: number;
+    totalSeconds: number;
+    kills: number;
+    freezes: number;
+    restarts: number;
+    restartRecovery: number | null;
+    refused: number;
+    uniqueViolations: number;
+    recoveries: number[];
+    o: ChaosOptions;
+    liveWorkerIds: string[];
+  },
+): Promise<ChaosReport> {
+  const outcome = await checkOutcome(sql, { tasks: r.o.tasks, stoppedWorkerIds: r.liveWorkerIds });
+  const failures = [...outcome.failures];
+  if (r.uniqueViolations !== 0) failures.push(`${r.uniqueViolations} unique violations on the results table`);
+  if (!(r.kills > 0 && r.freezes > 0 && r.restarts === 1)) {
+    failures.push(`chaos did not happen as planned (kills ${r.kills}, freezes ${r.freezes}, restarts ${r.restarts})`);
+  }
+  return {
+    seed: r.seed,
+    tasks: r.o.tasks,
+    workers: r.o.workers,
+    durationSeconds: r.o.durationSeconds,
+    startupSeconds: r.startupSeconds,
+    totalSeconds: r.totalSeconds,
+    kills: r.kills,
+    freezes: r.freezes,
+    postgresRestarts: r.restarts,
+    postgresRestartRecoverySeconds: r.restartRecovery,
+    requeues: outcome.requeues,
+    released: outcome.released,
+    refusedZombieCompletions: r.refused,
+    uniqueViolations: r.uniqueViolations,
+    slowestRecoverySeconds: r.recoveries.length ? Math.max(...r.recoveries) : 0,
+    medianRecoverySeconds: r.recoveries.length ? median(r.recoveries) : 0,
+    maxAttempts: outcome.maxAttempts,
+    final: outcome.final,
+    failures,
+    ok: failures.length === 0,
+  };
+}
