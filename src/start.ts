@@ -12,7 +12,6 @@ import { openClient, readServerInfo, removeServerInfo, resolveConnection, writeS
 import { describeError } from "./cli/program.ts";
 import { servePGlite, type PGliteServer } from "./demo/pglite-server.ts";
 import { applyDemoSettings, Demo, DEMO_SETTINGS } from "./demo/demo.ts";
-import { dashboardToken } from "./dashboard/app.ts";
 import { serveDashboard, type DashboardServer } from "./dashboard/server.ts";
 import { ReaperLoop, reapTotals } from "./reaper/loop.ts";
 
@@ -122,7 +121,8 @@ async function main(): Promise<void> {
   say(`in-process reaper: reap('local') every ${seconds(reapMs)}`);
 
   // The embedded database is a local sandbox: its dashboard gets a token so the buttons work.
-  const token = dashboardToken(process.env.DASHBOARD_TOKEN) ?? (embedded ? randomBytes(18).toString("base64url") : undefined);
+  const configured = resolved.config.DASHBOARD_TOKEN;
+  const token = configured ?? (embedded ? randomBytes(18).toString("base64url") : undefined);
   let dashboard: DashboardServer;
   const serve = (port: number) => serveDashboard({ client, token, host: opts.host, port, refreshMs: 2000 });
   try {
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   if (embedded) writeServerInfo(dataDir, { pid: process.pid, database_url: databaseUrl!, dashboard_url: dashboard.url });
   const answering = await fetch(new URL("healthz", dashboard.url));
   if (!answering.ok) throw new Error(`the dashboard did not answer (${answering.status})`);
-  say(`dashboard: ${dashboard.url}${token && !process.env.DASHBOARD_TOKEN ? `?token=${token}` : ""} (answering ${seconds(performance.now())} after the process started)`);
+  say(`dashboard: ${dashboard.url}${token && !configured ? `?token=${token}` : ""} (answering ${seconds(performance.now())} after the process started)`);
 
   if (demo) {
     const d = new Demo({ client, databaseUrl: databaseUrl!, log: say });

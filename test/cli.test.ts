@@ -322,7 +322,7 @@ describe("migrate, --help, and the bin as a process", () => {
     expect(unknown.err).toBe("error: unknown command 'frobnicate'\n");
 
     const shortToken = await bin(["dashboard"], { DATABASE_URL: url, DASHBOARD_TOKEN: "short" });
-    expect(shortToken).toEqual({ code: EXIT.badInput, out: "", err: "taskwarden: DASHBOARD_TOKEN must be at least 16 characters (value not shown)\n" });
+    expect(shortToken).toEqual({ code: EXIT.badInput, out: "", err: "taskwarden: bad configuration: DASHBOARD_TOKEN must be at least 16 characters (value not shown)\n" });
 
     for (const r of [down, badUrl, unknown, shortToken]) {
       expect(r.out).toBe("");

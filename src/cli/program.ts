@@ -419,15 +419,9 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
     .action(async (o: { host: string; port: number; refresh: number }, cmd: Command) => {
       if (o.port < 0 || o.port > 65535) throw new UsageError(`--port must be between 0 and 65535 (got ${o.port})`);
       if (o.refresh < 0.2) throw new UsageError(`--refresh must be at least 0.2 seconds (got ${o.refresh})`);
-      const { dashboardToken } = await import("../dashboard/app.ts");
       const { serveDashboard } = await import("../dashboard/server.ts");
-      let token: string | undefined;
-      try {
-        token = dashboardToken((io.env ?? process.env).DASHBOARD_TOKEN);
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
       await withClient(cmd, async (tw) => {
+        const token = state.connection!.config.DASHBOARD_TOKEN;
         // Fail now, not on the first page view, when the database is unreachable.
         await tw.getWorkerHealthSummary();
         const server = await serveDashboard({ client: tw, token, host: o.host, port: o.port, refreshMs: o.refresh * 1000 });

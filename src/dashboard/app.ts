@@ -20,13 +20,6 @@ export interface DashboardOptions {
 
 const COOKIE = "taskwarden_token";
 
-/** Validates DASHBOARD_TOKEN: unset is fine (read-only), a short one is refused. */
-export function dashboardToken(raw: string | undefined): string | undefined {
-  if (raw === undefined || raw.trim() === "") return undefined;
-  if (raw.trim().length < 16) throw new Error("DASHBOARD_TOKEN must be at least 16 characters (value not shown)");
-  return raw.trim();
-}
-
 function digest(s: string): Buffer {
   return createHash("sha256").update(s).digest();
 }
