@@ -2,7 +2,7 @@
 // payload.ms milliseconds. One of these is killed with SIGKILL mid-task to show the reaper.
 import { loadConfig } from "../config.ts";
 import { connect } from "../rpc/index.ts";
-import { Worker } from "../worker/worker.ts";
+import { Worker } from "../worker/index.ts";
 
 const config = loadConfig();
 const tw = await connect({ ...config, migrate: false });
