@@ -9,7 +9,7 @@ begin
     return;
   end if;
   begin
-    create extension if not exists pg_cron;
+    create extension if not exists pg_cron with schema pg_catalog; -- as Supabase documents it
   exception when others then
     raise notice 'taskwarden: pg_cron could not be enabled in this database (%); the taskwarden-reap job is not scheduled', sqlerrm;
     return;
