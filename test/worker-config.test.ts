@@ -1,6 +1,8 @@
 // The environment schema and the logger: defaults, one error naming every bad variable,
 // secrets never echoed, serialised or logged.
+import { execFile } from "node:child_process";
 import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, redactConfig, workerIdVariable } from "../src/config.ts";
@@ -177,5 +179,33 @@ describe("the logger", () => {
       if (before === undefined) delete process.env.LOG_LEVEL;
       else process.env.LOG_LEVEL = before;
     }
+  });
+});
+
+describe("under Deno (the edge function's runtime)", () => {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const deno = (env: Record<string, string>) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        `${root}node_modules/.bin/deno`,
+        ["run", "--allow-env", "--no-prompt", "test/fixtures/deno-config.ts"],
+        { cwd: root, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, timeout: 60_000 },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+
+  it("loads the schema and the typed client with web-standard APIs, secrets redacted", async () => {
+    const r = await deno({ WORKER_HEARTBEAT_INTERVAL: "5", SUPABASE_URL: "https://abc.supabase.co", SUPABASE_SERVICE_ROLE_KEY: KEY });
+    expect(r.stderr).toBe("");
+    const out = JSON.parse(r.stdout);
+    expect(out.client).toBe("function");
+    expect(out.config).toMatchObject({ WORKER_HEARTBEAT_INTERVAL: 5, SUPABASE_SERVICE_ROLE_KEY: "[redacted]" });
+    expect(r.stdout).not.toContain(KEY);
+  });
+
+  it("names the bad variable there too", async () => {
+    const r = await deno({ TASK_REAP_BATCH: "lots" });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('TASK_REAP_BATCH must be a whole number between 1 and 10000 (got "lots")');
   });
 });
