@@ -210,6 +210,25 @@ describe.each(transports)("over %s", (name, make) => {
   });
 });
 
+describe("postgres.js behind a transaction-mode pooler", () => {
+  it("?pgbouncer=true turns off prepared statements and LISTEN; calls work the same", async () => {
+    const url = await freshDatabase();
+    const direct = new PostgresTransport({ url, max: 1 });
+    const pooled = new PostgresTransport({ url: `${url}?pgbouncer=true`, max: 1 });
+    closers.push(() => direct.close(), () => pooled.close());
+    expect([direct.pooled, pooled.pooled, new PostgresTransport({ url: "postgres://u@h:6543/db" }).pooled]).toEqual([false, true, true]);
+    const prepared = async (t: PostgresTransport) => {
+      await new Taskwarden(t).createRun({ name: "prepared?" });
+      const [{ n }] = await t.query<{ n: number }>("select count(*)::int as n from pg_prepared_statements");
+      return n;
+    };
+    expect(await prepared(direct)).toBeGreaterThan(0);
+    expect(await prepared(pooled)).toBe(0);
+    const err = await expectError(pooled.listen("taskwarden_tasks", () => {}));
+    expect(err.message).toContain("transaction-mode pooler");
+  });
+});
+
 describe("migrate", () => {
   const expected = async () => (await listMigrations()).map((m) => m.version);
 

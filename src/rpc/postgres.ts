@@ -3,7 +3,7 @@
 // only one with LISTEN/NOTIFY wake-ups besides PGlite.
 
 import postgres from "postgres";
-import type { Row } from "./transport.ts";
+import { TaskwardenError, type Row } from "./transport.ts";
 import { SqlRpc, toTaskwardenError, type SqlExecutor, type SqlTransaction, type SqlTransport } from "./sql.ts";
 
 export interface PostgresTransportOptions {
@@ -14,10 +14,11 @@ export interface PostgresTransportOptions {
   /** Pool size of an owned pool (default 4: claims, completions and heartbeats overlap). */
   max?: number;
   /**
-   * Prepared statements (default true). Turn off behind a transaction-mode pooler
-   * (Supabase's port 6543), which cannot keep them across transactions.
+   * Behind a transaction-mode pooler (Supabase's port 6543, or `?pgbouncer=true`): no prepared
+   * statements, and no LISTEN (the pooler cannot keep either across transactions), so workers
+   * poll. Detected from the URL unless given.
    */
-  prepare?: boolean;
+  pooled?: boolean;
   /** Server NOTICEs (e.g. from migrations); dropped by default. */
   onNotice?: (message: string) => void;
 }
@@ -25,20 +26,20 @@ export interface PostgresTransportOptions {
 export class PostgresTransport implements SqlTransport {
   readonly sql: postgres.Sql;
   readonly #owned: boolean;
-  readonly #prepare: boolean;
+  readonly pooled: boolean;
   readonly #rpc: SqlRpc;
   #closed = false;
 
   constructor(options: string | PostgresTransportOptions) {
     const opts = typeof options === "string" ? { url: options } : options;
-    this.#prepare = opts.prepare ?? true;
+    this.pooled = opts.pooled ?? (opts.url ? isTransactionPooler(opts.url) : false);
     if (opts.sql) {
       this.sql = opts.sql;
       this.#owned = false;
     } else if (opts.url) {
-      this.sql = postgres(opts.url, {
+      this.sql = postgres(withoutPoolerFlag(opts.url), {
         max: opts.max ?? 4,
-        prepare: this.#prepare,
+        prepare: !this.pooled,
         onnotice: (n) => opts.onNotice?.(String(n.message)),
         // Timestamps inside the JSON rows are rendered in the session time zone.
         connection: { TimeZone: "UTC", application_name: "taskwarden" },
@@ -52,7 +53,7 @@ export class PostgresTransport implements SqlTransport {
 
   #executor(sql: postgres.Sql | postgres.TransactionSql): SqlExecutor {
     return async (text, params) =>
-      (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: this.#prepare })) as unknown as Row[];
+      (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: !this.pooled })) as unknown as Row[];
   }
 
   call(fn: string, args?: Record<string, unknown>): Promise<Row[]> {
@@ -82,6 +83,11 @@ export class PostgresTransport implements SqlTransport {
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    if (this.pooled) {
+      throw new TaskwardenError("LISTEN is not available through a transaction-mode pooler", {
+        hint: "Use the direct connection (port 5432) for NOTIFY wake-ups; workers poll meanwhile.",
+      });
+    }
     try {
       const { unlisten } = await this.sql.listen(channel, (payload) => onNotify(payload));
       return async () => {
@@ -96,5 +102,26 @@ export class PostgresTransport implements SqlTransport {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#owned) await this.sql.end({ timeout: 5 });
+  }
+}
+
+function isTransactionPooler(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.port === "6543" || u.searchParams.get("pgbouncer") === "true";
+  } catch {
+    return false;
+  }
+}
+
+/** `pgbouncer=true` is a flag for clients; sent on, the server would reject it as a setting. */
+function withoutPoolerFlag(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.searchParams.has("pgbouncer")) return url;
+    u.searchParams.delete("pgbouncer");
+    return u.toString();
+  } catch {
+    return url;
   }
 }
