@@ -146,8 +146,27 @@ describe("heartbeats", () => {
       from pg_stat_user_tables where schemaname = 'taskwarden' and relname in ('tasks', 'worker_heartbeats')`;
     const byName = Object.fromEntries(stats.map((s) => [s.relname, s]));
     // 200 beats x 20 leases on tasks (+20 claim updates, which change status and are not HOT).
+    // An indexed heartbeat column would make every one of them non-HOT (share 0). The exact share
+    // depends on opportunistic pruning, which a busy machine skips when another process pins the
+    // page, so it is measured by the heartbeat benchmark; here HOT must clearly dominate.
     expect(byName.tasks.upd).toBeGreaterThanOrEqual(4000);
-    expect(byName.tasks.hot / byName.tasks.upd).toBeGreaterThan(0.9);
-    expect(byName.worker_heartbeats.hot / byName.worker_heartbeats.upd).toBeGreaterThan(0.9);
+    expect(byName.tasks.hot / byName.tasks.upd).toBeGreaterThan(0.5);
+    expect(byName.worker_heartbeats.hot / byName.worker_heartbeats.upd).toBeGreaterThan(0.5);
+
+    // The control: the same beats on a copy of the table with last_heartbeat indexed are never HOT.
+    await admin`create table taskwarden.tasks_indexed_control (like taskwarden.tasks including defaults)`;
+    await admin`insert into taskwarden.tasks_indexed_control select * from taskwarden.tasks`;
+    await admin`create index on taskwarden.tasks_indexed_control (last_heartbeat)`;
+    const control = connect(1, hotUrl);
+    for (let i = 0; i < 50; i++) {
+      await control`update taskwarden.tasks_indexed_control set last_heartbeat = clock_timestamp()`;
+    }
+    await control`select pg_stat_force_next_flush()`;
+    await control.end();
+    await new Promise((r) => setTimeout(r, 700));
+    const [ctl] = await admin`select n_tup_upd::int as upd, n_tup_hot_upd::int as hot
+      from pg_stat_user_tables where relname = 'tasks_indexed_control'`;
+    expect(ctl.upd).toBe(1000);
+    expect(ctl.hot).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 // The pgTAP suite (supabase/tests) under pg_prove, against a fresh clone of the migrated template.
 import { execFile } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
@@ -8,6 +8,7 @@ import { freshDatabase } from "./support/db.ts";
 
 const run = promisify(execFile);
 const TESTS = resolve(import.meta.dirname, "../supabase/tests");
+const ARTIFACTS = resolve(import.meta.dirname, "../test-artifacts");
 
 it("every pgTAP file passes under pg_prove", async () => {
   const files = readdirSync(TESTS).filter((f) => f.endsWith(".sql")).sort();
@@ -21,10 +22,13 @@ it("every pgTAP file passes under pg_prove", async () => {
   ).catch((err: { stdout?: string; stderr?: string }) => err);
   const out = `${result.stdout ?? ""}${result.stderr ?? ""}`;
   const failed = out.split("\n").filter((l) => /^not ok|^#\s+(Failed|have|want)|Failed test|Parse errors/.test(l));
+  const counted = out.match(/Files=(\d+), Tests=(\d+)/);
+  const failedAssertions = out.split("\n").filter((l) => /^\s*not ok/.test(l)).length;
+  // test/run.mjs adds the pgTAP assertions to the closing count.
+  mkdirSync(ARTIFACTS, { recursive: true });
+  writeFileSync(resolve(ARTIFACTS, "pgtap.json"),
+    JSON.stringify({ files: Number(counted?.[1] ?? 0), assertions: Number(counted?.[2] ?? 0), failed: failedAssertions }));
   expect(failed, out.slice(-4000)).toEqual([]);
   expect(out).toMatch(/Result: PASS/);
-  const counted = out.match(/Files=(\d+), Tests=(\d+)/);
   expect(Number(counted?.[1])).toBe(files.length);
-  // pgTAP assertions are reported alongside the vitest count by test/run.mjs.
-  console.log(`pgtap: ${counted?.[2]} assertions in ${counted?.[1]} files`);
 });
