@@ -8,7 +8,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { isSqlTransport, Taskwarden } from "./rpc/index.ts";
 import { PGliteTransport } from "./rpc/pglite.ts";
-import { openClient, readServerInfo, removeServerInfo, resolveConnection, writeServerInfo } from "./cli/connection.ts";
+import { openClient, removeServerInfo, resolveConnection, writeServerInfo } from "./cli/connection.ts";
+import { migrate } from "./db/migrate.ts";
 import { describeError } from "./cli/program.ts";
 import { servePGlite, type PGliteServer } from "./demo/pglite-server.ts";
 import { applyDemoSettings, Demo, DEMO_SETTINGS } from "./demo/demo.ts";
@@ -65,9 +66,7 @@ async function main(): Promise<void> {
   where = resolved.describe;
   const embedded = resolved.kind === "pglite";
   const dataDir = resolved.config.TASKWARDEN_DATA_DIR;
-  if (!embedded && resolved.config.DATABASE_URL && readServerInfo(dataDir)?.database_url === resolved.config.DATABASE_URL) {
-    throw new Error(`npm start is already running for ${dataDir} (pid ${readServerInfo(dataDir)!.pid}); stop it first`);
-  }
+  if (resolved.served) throw new Error(`npm start is already running for ${dataDir} (pid ${resolved.served.pid}); stop it first`);
   const demoWanted = opts.demo ?? embedded;
 
   let client: Taskwarden;
@@ -77,7 +76,6 @@ async function main(): Promise<void> {
     mkdirSync(dirname(dataDir), { recursive: true });
     const transport = await PGliteTransport.open(dataDir);
     cleanups.push(() => transport.close());
-    const { migrate } = await import("./db/migrate.ts");
     const { applied } = await migrate(transport);
     client = new Taskwarden(transport);
     say(`embedded Postgres (PGlite) in ${dataDir}: ready in ${seconds(performance.now() - t0)}, ${applied.length} migration(s) applied`);
@@ -96,7 +94,7 @@ async function main(): Promise<void> {
   await client.getWorkerHealthSummary();
   if (!embedded) say(`connected to ${resolved.describe}`);
 
-  const demo = demoWanted && databaseUrl && isSqlTransport(client.transport);
+  const demo = demoWanted && databaseUrl !== undefined && isSqlTransport(client.transport);
   if (demoWanted && !demo) throw new Error("--demo needs DATABASE_URL (worker processes connect to it directly)");
   if (demo) {
     await applyDemoSettings(client.transport as Parameters<typeof applyDemoSettings>[0]);
@@ -132,7 +130,6 @@ async function main(): Promise<void> {
     dashboard = await serve(0);
   }
   cleanups.push(() => dashboard.close());
-  if (embedded) writeServerInfo(dataDir, { pid: process.pid, database_url: databaseUrl!, dashboard_url: dashboard.url });
   const answering = await fetch(new URL("healthz", dashboard.url));
   if (!answering.ok) throw new Error(`the dashboard did not answer (${answering.status})`);
   say(`dashboard: ${dashboard.url}${token && !configured ? `?token=${token}` : ""} (answering ${seconds(performance.now())} after the process started)`);

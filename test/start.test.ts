@@ -93,6 +93,11 @@ it("npm start: dashboard answers, the demo's killed worker's task is recovered a
   expect(refused.status).toBe(403);
   expect(token!.length).toBeGreaterThanOrEqual(16);
 
+  // A second npm start on the same data directory refuses, instead of opening it twice.
+  const second = npmStart({ TASKWARDEN_DATA_DIR: dataDir });
+  expect(await second.exited).toBe(1);
+  expect(second.output()).toMatch(new RegExp(`^npm start: npm start is already running for ${dataDir} \\(pid \\d+\\); stop it first$`, "m"));
+
   npm.kill("SIGTERM");
   const t1 = Date.now();
   expect(await exited).toBe(0);

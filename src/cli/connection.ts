@@ -15,7 +15,6 @@ export interface ConnectionOptions {
 export interface ServerInfo {
   pid: number;
   database_url: string;
-  dashboard_url?: string;
 }
 
 /** Where `npm start` announces the embedded database it serves. */
@@ -56,6 +55,8 @@ export interface ResolvedConnection {
   kind: TransportKind;
   /** What a person would call it in a message (no secrets). */
   describe: string;
+  /** Set when the embedded database is held, and served, by a running `npm start`. */
+  served?: ServerInfo;
 }
 
 export function resolveConnection(opts: ConnectionOptions = {}): ResolvedConnection {
@@ -75,7 +76,7 @@ export function resolveConnection(opts: ConnectionOptions = {}): ResolvedConnect
     if (served) {
       config = { ...config, DATABASE_URL: served.database_url };
       describe = `the embedded database served by npm start (pid ${served.pid})`;
-      return { config, kind: "postgres", describe };
+      return { config, kind: "postgres", describe, served };
     }
     describe = `the embedded database in ${config.TASKWARDEN_DATA_DIR}`;
   }
