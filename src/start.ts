@@ -11,6 +11,7 @@ import { PGliteTransport } from "./rpc/pglite.ts";
 import { openClient, removeServerInfo, resolveConnection, writeServerInfo } from "./cli/connection.ts";
 import { migrate } from "./db/migrate.ts";
 import { describeError } from "./cli/program.ts";
+import { stopSignals } from "./cli/signals.ts";
 import { servePGlite, type PGliteServer } from "./demo/pglite-server.ts";
 import { applyDemoSettings, Demo, DEMO_SETTINGS } from "./demo/demo.ts";
 import { serveDashboard, type DashboardServer } from "./dashboard/server.ts";
@@ -143,8 +144,11 @@ async function main(): Promise<void> {
   say("running; Ctrl-C to stop");
 }
 
-process.once("SIGINT", () => void shutdown("SIGINT").then(() => process.exit(0)));
-process.once("SIGTERM", () => void shutdown("SIGTERM").then(() => process.exit(0)));
+const signals = stopSignals((signal) => {
+  say(`${signal} again: exiting without waiting for the workers`);
+  process.exit(1);
+});
+void signals.first.then((signal) => shutdown(signal).then(() => process.exit(0)));
 
 main().catch(async (err: unknown) => {
   const { message } = describeError(err, where);

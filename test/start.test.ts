@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import type { Snapshot } from "../src/dashboard/data.ts";
+import { PGliteTransport } from "../src/rpc/pglite.ts";
 import { freshDatabase } from "./support/db.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -13,7 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), "tw-start-"));
 let npm: ReturnType<typeof spawn> | undefined;
 
 afterAll(() => {
-  if (npm && npm.exitCode === null && npm.signalCode === null) npm.kill("SIGKILL");
+  if (npm && npm.exitCode === null && npm.signalCode === null) process.kill(-npm.pid!, "SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -21,7 +22,8 @@ afterAll(() => {
 function npmStart(extraEnv: Record<string, string>) {
   const env: Record<string, string | undefined> = { ...process.env, DASHBOARD_PORT: "0", ...extraEnv };
   for (const k of ["DATABASE_URL", "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "DASHBOARD_TOKEN"]) if (!(k in extraEnv)) delete env[k];
-  const child = spawn("npm", ["start", "--silent"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  // Its own process group, like a terminal session: a Ctrl-C is a SIGINT to the whole group.
+  const child = spawn("npm", ["start", "--silent"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
@@ -47,7 +49,7 @@ function alive(pid: number): boolean {
   }
 }
 
-it("npm start: dashboard answers, the demo's killed worker's task is recovered and completed, SIGTERM stops everything", async () => {
+it("npm start: dashboard answers, the demo's killed worker's task is recovered and completed, Ctrl-C stops everything", async () => {
   const dataDir = join(dir, "pglite");
   const t0 = Date.now();
   const started = npmStart({ TASKWARDEN_DATA_DIR: dataDir });
@@ -98,14 +100,26 @@ it("npm start: dashboard answers, the demo's killed worker's task is recovered a
   expect(await second.exited).toBe(1);
   expect(second.output()).toMatch(new RegExp(`^npm start: npm start is already running for ${dataDir} \\(pid \\d+\\); stop it first$`, "m"));
 
-  npm.kill("SIGTERM");
+  // Ctrl-C: SIGINT to npm and to npm start at once (npm forwards it too); one clean stop.
+  process.kill(-npm.pid!, "SIGINT");
   const t1 = Date.now();
   expect(await exited).toBe(0);
   expect(Date.now() - t1).toBeLessThan(15_000);
-  expect(started.output()).toMatch(/stopping \(SIGTERM\)[\s\S]*stopped/);
+  expect(started.output()).toMatch(/stopping \(SIGINT\)\n.*stopped\n/);
+  expect(started.output()).not.toMatch(/again: exiting/);
   expect(livePids.filter(alive)).toEqual([]);
   expect(existsSync(`${dataDir}.server.json`)).toBe(false);
-  expect(existsSync(dataDir)).toBe(true);
+
+  // The workers stopped gracefully before the database closed: nothing left running, rows stopped.
+  const db = await PGliteTransport.open(dataDir);
+  try {
+    const [left] = await db.query<{ n: number }>("select count(*)::int as n from taskwarden.tasks where status = 'running'");
+    expect(left!.n).toBe(0);
+    const rows = await db.query<{ pid: number; status: string }>("select pid, status from taskwarden.worker_heartbeats");
+    expect(rows.filter((r) => livePids.includes(r.pid)).map((r) => r.status)).toEqual(["stopped", "stopped"]);
+  } finally {
+    await db.close();
+  }
   console.log(`npm start: dashboard answered after ${dashboardMs} ms; killed worker's task completed ${recoveryMs} ms after the kill (demo log: ${seconds} s)`);
 }, 120_000);
 

@@ -10,6 +10,7 @@ import { listWorkers, UUID } from "../dashboard/data.ts";
 import { reapTotals } from "../reaper/loop.ts";
 import { ago, duration, pairs, table } from "./format.ts";
 import { openClient, resolveConnection, type ResolvedConnection } from "./connection.ts";
+import { stopSignals } from "./signals.ts";
 import { describeEvent, Supervisor, type RestartPolicy } from "./supervise.ts";
 
 /** Exit codes, documented in `taskwarden --help`. */
@@ -146,26 +147,6 @@ const STALE_RUN_COLUMNS = [
   },
   { header: "action", value: (r: StaleRunAction) => r.action },
 ];
-
-/** The first SIGINT / SIGTERM, or undefined when `until` settles first. */
-async function untilSignal(until?: Promise<unknown>): Promise<NodeJS.Signals | undefined> {
-  let off = () => {};
-  const signal = new Promise<NodeJS.Signals>((resolve) => {
-    const onInt = () => resolve("SIGINT");
-    const onTerm = () => resolve("SIGTERM");
-    process.once("SIGINT", onInt);
-    process.once("SIGTERM", onTerm);
-    off = () => {
-      process.off("SIGINT", onInt);
-      process.off("SIGTERM", onTerm);
-    };
-  });
-  try {
-    return await Promise.race(until ? [signal, until.then(() => undefined)] : [signal]);
-  } finally {
-    off();
-  }
-}
 
 /** What the command connected to, for error messages. */
 interface RunState {
@@ -426,8 +407,10 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
         await tw.getWorkerHealthSummary();
         const server = await serveDashboard({ client: tw, token, host: o.host, port: o.port, refreshMs: o.refresh * 1000 });
         io.err(`dashboard on ${server.url} (${token ? "actions need DASHBOARD_TOKEN" : "read-only"}; ${state.connection!.describe})`);
-        await untilSignal();
+        const signals = stopSignals(() => process.exit(1));
+        await signals.first;
         await server.close();
+        signals.dispose();
       });
     });
 
@@ -468,9 +451,12 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
       }
       const onExit = () => sup.killAllNow();
       process.on("exit", onExit);
+      // Insisting (a second Ctrl-C after a moment) kills the workers now instead of waiting.
+      const signals = stopSignals(() => sup.killAllNow());
       sup.start();
-      const signal = await untilSignal(sup.done);
+      const signal = await Promise.race([signals.first, sup.done.then(() => undefined)]);
       if (signal) await sup.stop(signal);
+      signals.dispose();
       process.off("exit", onExit);
     });
 

@@ -36,7 +36,11 @@ process.once("disconnect", () => void worker.stop("parent exited"));
 
 try {
   await worker.start();
+} catch (err) {
+  // The SDK has logged it; one line here, not a stack trace.
+  process.stderr.write(`demo worker ${worker.workerId}: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
 } finally {
-  await tw.close();
+  await tw.close().catch(() => {});
   if (process.connected) process.disconnect?.();
 }
