@@ -4,11 +4,9 @@
 // SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY) the same against that database, demo only with --demo.
 import { Command, InvalidArgumentError, Option } from "commander";
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
 import { isSqlTransport, Taskwarden } from "./rpc/index.ts";
 import { PGliteTransport } from "./rpc/pglite.ts";
-import { openClient, removeServerInfo, resolveConnection, writeServerInfo } from "./cli/connection.ts";
+import { openClient, prepareDataDir, removeServerInfo, resolveConnection, writeServerInfo } from "./cli/connection.ts";
 import { migrate } from "./db/migrate.ts";
 import { describeError } from "./cli/program.ts";
 import { stopSignals } from "./cli/signals.ts";
@@ -74,7 +72,7 @@ async function main(): Promise<void> {
   let databaseUrl = resolved.config.DATABASE_URL;
   if (embedded) {
     const t0 = performance.now();
-    mkdirSync(dirname(dataDir), { recursive: true });
+    prepareDataDir(dataDir);
     const transport = await PGliteTransport.open(dataDir);
     cleanups.push(() => transport.close());
     const { applied } = await migrate(transport);

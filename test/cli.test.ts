@@ -3,6 +3,9 @@
 // Most commands run in-process through run() (the same code the bin runs); the bin itself is
 // exercised as a real process for exit codes, --help and an unreachable database.
 import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT, run } from "../src/cli/program.ts";
@@ -302,6 +305,20 @@ describe("migrate, --help, and the bin as a process", () => {
       expect(r.out, c.join(" ")).toMatch(new RegExp(`^Usage: taskwarden ${c.join(" ")}`.trimEnd()));
     }
     expect((await cli("runs", "stale", "--help")).out).toContain("--no-dry-run");
+  });
+
+  it("without DATABASE_URL: the embedded database, its folders created and migrated on first use", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tw-cli-"));
+    try {
+      const dataDir = join(dir, "nested", "pglite");
+      const r = await bin(["--json", "--data-dir", dataDir, "reap"], {});
+      expect(r.err).toBe("");
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.out)).toMatchObject({ reaper_run_id: 1, source: "cli", skipped: false });
+      expect(existsSync(join(dataDir, "PG_VERSION"))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("the bin: JSON on stdout for scripts, one-line errors with distinct exit codes, never a stack trace", async () => {

@@ -83,6 +83,12 @@ export function resolveConnection(opts: ConnectionOptions = {}): ResolvedConnect
   return { config, kind, describe };
 }
 
+/** PGlite creates its data directory, but not the folders above it (`.taskwarden/`). */
+export function prepareDataDir(dataDir: string): void {
+  mkdirSync(dirname(dataDir), { recursive: true });
+}
+
 export async function openClient(resolved: ResolvedConnection, options: { migrate?: boolean } = {}): Promise<Taskwarden> {
+  if (resolved.kind === "pglite") prepareDataDir(resolved.config.TASKWARDEN_DATA_DIR);
   return connect({ ...resolved.config, migrate: options.migrate });
 }
