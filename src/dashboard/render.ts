@@ -136,7 +136,6 @@ ${h.healthy ? html`<span class="badge ok" data-testid="health">healthy</span>` :
 last reap ${lastReap ? html`${ago(lastReap.finished_at as string, now)} (${String(lastReap.source)}: requeued ${String(lastReap.requeued)}, failed ${String(lastReap.failed)})` : "never"}</span>
 </header>
 ${opts.flash ? html`<div class="flash ${opts.flash.kind}" role="status">${opts.flash.text}</div>` : ""}
-${s.notes.map((n) => html`<p class="muted">Note: ${n}.</p>`)}
 <div class="cards">
 ${card("active workers", w.active)}${card("dead workers", w.dead, w.dead > 0)}
 ${card("processing", w.processing)}${card("idle", w.idle)}${card("stopped", w.stopped)}
@@ -144,7 +143,7 @@ ${card("queued", t.queued)}${card("running", t.running)}${card("completed", t.co
 ${card("stale running", t.stale_running, t.stale_running > 0)}
 </div>
 <h2>Workers</h2>
-${s.workers ? workersTable(s.workers, opts, now) : deadOnly(s, now)}
+${workersTable(s.workers, opts, now)}
 <h2>Tasks over the last ${s.activityMinutes} minutes</h2>
 ${activityChart(s.activity, s.activityBucketSeconds)}
 <h2>Task status</h2>
@@ -155,15 +154,8 @@ ${statsTable(s)}
 <h2>Stale runs</h2>
 ${staleRunsTable(s, opts, now)}
 <h2>Latest reaper actions</h2>
-${s.reaperActions ? reaperTable(s.reaperActions, now) : html`<p class="muted">Needs a direct database connection.</p>`}
+${reaperTable(s.reaperActions, now)}
 <p class="muted">${opts.canAct ? "Actions enabled." : opts.tokenConfigured ? html`Read-only: open this page once with <code>?token=…</code> (DASHBOARD_TOKEN) to enable the drain and fail buttons.` : "Read-only: set DASHBOARD_TOKEN to enable the drain and fail buttons."}</p>`;
-}
-
-function deadOnly(s: Snapshot, now: number): Html {
-  const dead = s.health.dead_workers;
-  if (dead.length === 0) return html`<p class="muted">No dead workers.</p>`;
-  return html`<table data-testid="workers"><thead><tr><th>Worker</th><th>Type</th><th>Status</th><th class="num">Heartbeat</th><th class="num">Held</th></tr></thead>
-<tbody>${dead.map((d) => html`<tr class="dead" data-worker-id="${d.worker_id}" data-dead="true"><td><code>${d.worker_id}</code></td><td>${d.worker_type}</td><td><span class="badge bad">dead</span></td><td class="num">${ago(d.last_heartbeat_at, now)}</td><td class="num">${d.held_tasks}</td></tr>`)}</tbody></table>`;
 }
 
 // Polls /partial and swaps the live section; a failed poll marks the page as stale instead of

@@ -78,6 +78,9 @@ select is((select count(*)::int from taskwarden.release_dead_worker_leases(3600)
 select results_eq($$select task_id, action, reason from taskwarden.release_dead_worker_leases(300)$$,
                   format($$values (%s::bigint, 'requeued', 'worker_dead')$$, :dtask), 'release_dead_worker_leases requeues its task');
 
+select results_eq($$select worker_id, dead, held_tasks from taskwarden.list_workers() where worker_type = 'mail'$$,
+                  $$values ('dead-1#a', true, 0)$$, 'list_workers shows the dead worker (not the stopped one) with its held tasks');
+select ok((select bool_and(seconds_since_heartbeat >= 0) from taskwarden.list_workers()), 'with its heartbeat age');
 select results_eq($$select worker_type, dead, stopped from taskwarden.get_worker_stats() where worker_type = 'mail'$$,
                   $$values ('mail', 1::bigint, 1::bigint)$$, 'get_worker_stats counts dead and stopped per type');
 select is((taskwarden.get_worker_health_summary()) ->> 'healthy', 'false', 'the health summary is unhealthy with a dead worker');

@@ -78,6 +78,10 @@ select is((select count(*)::int from taskwarden.reaper_runs where source = 'test
 select ok((select bool_and(finished_at is not null and duration_ms >= 0) from taskwarden.reaper_runs), 'with its duration');
 select is((select dry_run from taskwarden.reaper_runs order by id limit 1), true, 'dry runs are logged as such');
 select throws_ok($$select taskwarden.reap('')$$, 'TW002', null, 'an empty source is refused');
+select results_eq(format($$select task_id, event, reason from taskwarden.list_reaper_actions(100) where task_id = %s order by id$$, :t1),
+                  format($$values (%s::bigint, 'requeued', 'lease_expired'), (%s::bigint, 'dead_lettered', 'lease_expired')$$, :t1, :t1),
+                  'list_reaper_actions lists what the reaper did to a task');
+select throws_ok($$select * from taskwarden.list_reaper_actions(0)$$, 'TW002', null, 'max_rows 0 is refused');
 
 select * from finish();
 rollback;

@@ -1,0 +1,44 @@
+-- taskwarden: the lists operators look at (dashboard, CLI), as functions so that every transport
+-- (supabase-js included, which cannot read views of an unexposed table) can call them.
+
+create function taskwarden.list_workers()
+returns table (
+  worker_id text, worker_type text, status text, dead boolean, current_task text, current_run_id uuid,
+  run_filter_id uuid, host text, pid integer, started_at timestamptz, last_heartbeat_at timestamptz,
+  seconds_since_heartbeat double precision, held_tasks integer, stop_requested_at timestamptz
+)
+language sql stable
+set search_path = ''
+as $$
+  select w.worker_id, w.worker_type, w.status, w.last_heartbeat_at < now() - taskwarden._dead_after(),
+         w.current_task, w.current_run_id, w.run_filter_id, w.host, w.pid, w.started_at, w.last_heartbeat_at,
+         round(extract(epoch from now() - w.last_heartbeat_at)::numeric, 1)::double precision,
+         (select count(*)::integer from taskwarden.tasks t where t.status = 'running' and t.owner_id = w.worker_id),
+         w.stop_requested_at
+  from taskwarden.worker_heartbeats w
+  where w.status <> 'stopped'
+  order by 4 desc, w.worker_type, w.worker_id
+$$;
+comment on function taskwarden.list_workers() is 'Live and dead (not stopped) workers, dead first, with heartbeat age, current task and held tasks.';
+
+create function taskwarden.list_reaper_actions(max_rows integer default 15)
+returns table (id bigint, task_id bigint, event text, reason text, worker_id text, attempt integer, created_at timestamptz)
+language plpgsql stable
+set search_path = ''
+as $$
+begin
+  perform taskwarden._check_range('max_rows', list_reaper_actions.max_rows, 1, 1000);
+  return query
+    select e.id, e.task_id, e.event, e.reason, e.worker_id, e.attempt, e.created_at
+    from taskwarden.task_events e
+    where e.actor = 'reaper'
+    order by e.id desc
+    limit list_reaper_actions.max_rows;
+end
+$$;
+comment on function taskwarden.list_reaper_actions(integer) is 'The reaper''s latest task actions (requeued, dead-lettered), newest first.';
+
+revoke all on function taskwarden.list_workers() from public, anon, authenticated;
+revoke all on function taskwarden.list_reaper_actions(integer) from public, anon, authenticated;
+grant execute on function taskwarden.list_workers() to service_role;
+grant execute on function taskwarden.list_reaper_actions(integer) to service_role;
