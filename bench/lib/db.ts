@@ -9,17 +9,24 @@ export function connect(url: string, max = 1): Sql {
   return postgres(url, { max, onnotice: () => {}, connection: { application_name: "taskwarden-bench" } });
 }
 
-export function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
+export { withDatabase } from "../../test/support/cluster.ts";
 
 export async function createDatabase(admin: Sql, name: string, template?: string): Promise<void> {
   await admin.unsafe(`drop database if exists "${name}" with (force)`);
   await admin.unsafe(`create database "${name}"${template ? ` template "${template}"` : ""}`);
 }
 
-export async function dropDatabase(admin: Sql, name: string): Promise<void> {
+/**
+ * Drops a database once its sessions are gone. A queue library's pool may still be closing its
+ * last connections when its stop() resolves; terminating them under it (FORCE) makes the pool
+ * emit an unhandled error, so FORCE is only the last resort after a few seconds.
+ */
+export async function dropDatabase(admin: Sql, name: string, waitMs = 5000): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const [{ n }] = await admin`select count(*)::int as n from pg_stat_activity where datname = ${name}`;
+    if (n === 0 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   await admin.unsafe(`drop database if exists "${name}" with (force)`);
 }

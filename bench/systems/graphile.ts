@@ -2,6 +2,7 @@
 // local queue (batch fetch and lock), batched completions, and a pool of concurrency + 2
 // (at least 10). Latency uses run() with its defaults (LISTEN/NOTIFY plus a 2 s poll).
 import { Logger, makeWorkerUtils, run, runMigrations, type RunnerOptions } from "graphile-worker";
+import { connect, createDatabase, withDatabase } from "../lib/db.ts";
 import type { Producer, QueueSystem, Running, WorkerOptions } from "./types.ts";
 
 export const TASK = "bench_noop";
@@ -31,8 +32,10 @@ export function graphileOptions(url: string, o: Pick<WorkerOptions, "concurrency
 export const graphileWorker: QueueSystem = {
   name: "graphile-worker",
 
-  async install(url) {
-    await runMigrations({ connectionString: url, logger: quiet });
+  async install(adminUrl, database) {
+    const admin = connect(adminUrl);
+    await createDatabase(admin, database).finally(() => admin.end({ timeout: 5 }));
+    await runMigrations({ connectionString: withDatabase(adminUrl, database), logger: quiet });
   },
 
   async producer(url): Promise<Producer> {

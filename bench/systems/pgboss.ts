@@ -3,6 +3,7 @@
 // batch, which caps a worker at batchSize / 0.5 s and would measure the sleep, not the database.
 // Latency uses work() with its defaults (a 2 s polling interval): that is what users get.
 import PgBoss from "pg-boss";
+import { connect, createDatabase, withDatabase } from "../lib/db.ts";
 import { sleep } from "../lib/stats.ts";
 import type { Producer, QueueSystem, Running, WorkerOptions } from "./types.ts";
 
@@ -18,8 +19,10 @@ function boss(url: string, options: Partial<PgBoss.ConstructorOptions> = {}): Pg
 export const pgBoss: QueueSystem = {
   name: "pg-boss",
 
-  async install(url) {
-    const b = boss(url, { supervise: false, schedule: false, max: 2 });
+  async install(adminUrl, database) {
+    const admin = connect(adminUrl);
+    await createDatabase(admin, database).finally(() => admin.end({ timeout: 5 }));
+    const b = boss(withDatabase(adminUrl, database), { supervise: false, schedule: false, max: 2 });
     await b.start();
     await b.createQueue(QUEUE, { name: QUEUE, retryLimit: 3 });
     await b.stop({ graceful: false, wait: true });

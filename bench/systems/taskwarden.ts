@@ -4,13 +4,13 @@
 //   slots in one claim_tasks call and reports each task with complete_task.
 // - "taskwarden-batch": the engine's batch RPCs: claim_tasks(batch_size) then one fenced
 //   complete_tasks for the batch, with a WorkerHeartbeat renewing the held leases.
-import { migrate } from "../../src/db/migrate.ts";
 import { createLogger } from "../../src/log.ts";
 import { Taskwarden } from "../../src/rpc/client.ts";
 import { PostgresTransport } from "../../src/rpc/postgres.ts";
 import { WorkerHeartbeat } from "../../src/worker/heartbeat.ts";
 import { Worker } from "../../src/worker/worker.ts";
-import { connect, type Sql } from "../lib/db.ts";
+import { taskwardenDatabase } from "../lib/cluster.ts";
+import type { Sql } from "../lib/db.ts";
 import { sleep } from "../lib/stats.ts";
 import type { Producer, QueueSystem, Running, WorkerOptions } from "./types.ts";
 
@@ -23,13 +23,9 @@ export function poolSize(concurrency: number): number {
   return Math.max(10, concurrency + 2);
 }
 
-const install = async (url: string): Promise<void> => {
-  const sql = connect(url);
-  try {
-    await migrate(sql);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
+// The cluster's template carries the migrations as the Supabase CLI pushed them.
+const install = async (adminUrl: string, database: string): Promise<void> => {
+  await taskwardenDatabase(adminUrl, database);
 };
 
 async function producer(url: string): Promise<Producer> {

@@ -26,8 +26,8 @@ export interface Producer {
 
 export interface QueueSystem {
   name: SystemName;
-  /** Installs the system's schema into an empty database. */
-  install(url: string): Promise<void>;
+  /** Creates `database` next to `adminUrl` with the system's schema installed (a template for the runs). */
+  install(adminUrl: string, database: string): Promise<void>;
   producer(url: string): Promise<Producer>;
   startWorkers(url: string, options: WorkerOptions): Promise<Running>;
   /** Jobs that are not completed yet, read from the system's own tables. */
