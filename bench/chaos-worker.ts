@@ -4,8 +4,8 @@
 // the transaction rolls back, and the result row never exists: exactly-once effects.
 //
 // It prints one JSON line per event the driver counts ({"event":"ready"|"refused"|
-// "unique_violation"|"stopped", ...}); SDK logs go to stderr. Configured by environment:
-// DATABASE_URL, CHAOS_CONCURRENCY, CHAOS_WORK_MS, CHAOS_LEASE_S, CHAOS_HEARTBEAT_S.
+// "unique_violation_by_holder"|"stopped", ...}); SDK logs go to stderr. Configured by environment:
+// DATABASE_URL, CHAOS_CONCURRENCY, CHAOS_WORK_MS, CHAOS_LEASE_S, CHAOS_HEARTBEAT_S, CHAOS_LOG_LEVEL.
 import { pino } from "pino";
 import { createLogger } from "../src/log.ts";
 import { PostgresTransport } from "../src/rpc/postgres.ts";
@@ -36,7 +36,10 @@ const worker = new Worker({
   leaseSeconds: env("CHAOS_LEASE_S", 3),
   heartbeatSeconds: env("CHAOS_HEARTBEAT_S", 1),
   idleSleep: 200,
-  logger: createLogger({ level: "error", destination: pino.destination(2) }),
+  // At the final SIGTERM every task is done; a handler still "in flight" then is stuck on a
+  // connection the restart cut, and need not hold the exit for the default 30 s.
+  shutdownGraceMs: 5000,
+  logger: createLogger({ level: process.env.CHAOS_LOG_LEVEL === "info" ? "info" : "error", destination: pino.destination(2) }),
   handler: async (task, ctx) => {
     // Simulated work; deliberately deaf to ctx.signal, like a zombie: the fence must stop it.
     await new Promise((r) => setTimeout(r, workMs * (0.5 + Math.random())));
@@ -46,8 +49,17 @@ const worker = new Worker({
         return { by: ctx.workerId };
       });
     } catch (err) {
-      if (err instanceof TaskwardenError && err.leaseLost) emit("refused", { task_id: task.id, worker_id: ctx.workerId });
-      if (err instanceof TaskwardenError && err.sqlstate === "23505") emit("unique_violation", { task_id: task.id });
+      if (err instanceof TaskwardenError && err.leaseLost) emit("refused", { task_id: task.id, by: "fence" });
+      if (err instanceof TaskwardenError && err.sqlstate === "23505") {
+        // The row exists already. A zombie meets it when the task's new holder committed first:
+        // its late effect is refused by the key before the fence is reached. The current holder
+        // can never meet it unless a task's effect was committed twice.
+        const [row] = await transport.query<{ mine: boolean }>(
+          "select status = 'running' and lease_token = $2::uuid as mine from taskwarden.tasks where id = $1::bigint",
+          [task.id, task.lease_token],
+        );
+        emit(row?.mine ? "unique_violation_by_holder" : "refused", { task_id: task.id, by: "unique_key" });
+      }
       throw err;
     }
   },

@@ -42,12 +42,17 @@ export interface ChaosReport {
   kills: number;
   freezes: number;
   postgresRestarts: number;
+  /** Worker processes that died on their own (and were restarted). */
+  crashes: Crash[];
   /** Seconds from the restart until the first completion after it. */
   postgresRestartRecoverySeconds: number | null;
   requeues: Record<string, number>;
   released: number;
-  refusedZombieCompletions: number;
-  uniqueViolations: number;
+  /** Late results of workers that had lost their lease, refused by the fence (TW001) or, when
+   *  the task's new holder had already committed, by the results table's unique key. */
+  refusedZombieCompletions: { fence: number; uniqueKey: number };
+  /** Unique violations met by a worker that still held the lease: a task's effect committed twice. Must be 0. */
+  uniqueViolationsByLeaseHolder: number;
   /**
    * Seconds from a kill or freeze until every task the victim held was completed (by anyone).
    * A requeued task waits for its retry delay and then queues behind older due tasks (claims go
@@ -75,7 +80,37 @@ interface ChaosWorker {
   workerId: string | undefined;
   frozen: boolean;
   exited: boolean;
+  /** The driver sent the signal that ended it (SIGKILL in the chaos, SIGTERM at the end). */
+  endedByDriver: boolean;
+  /** Got the final SIGTERM (it must then exit 0 with its worker row stopped). */
+  terminated: boolean;
   stderr: string;
+}
+
+/** A worker process that died without being killed; the driver restarts it, as a supervisor would. */
+export interface Crash {
+  workerId: string | undefined;
+  exit: string;
+  error: string;
+  /**
+   * "driver_defect": the postgres.js 3.4.x defect (porsager/postgres#1154, #1208): after the
+   * server cuts a connection, a write queued with setImmediate hits a null socket and throws an
+   * uncaught TypeError no caller can catch.
+   * "database_unavailable": the Worker stopped on an error because the database was down
+   * (restarting, refusing connections) when it needed it, e.g. its first heartbeat at boot.
+   * "unexpected": anything else; a failure of the run.
+   */
+  kind: "driver_defect" | "database_unavailable" | "unexpected";
+}
+
+const DRIVER_DEFECT = /TypeError: Cannot read properties of null \(reading 'write'\)\s+at Immediate\.nextWrite \([^)]*postgres\/src\/connection\.js/;
+const DATABASE_DOWN = /"sqlstate":"(57P0[1-3]|08\d{3})"|ECONNREFUSED|CONNECTION_(CLOSED|ENDED|DESTROYED)/;
+
+function crashKind(stderr: string): Crash["kind"] {
+  if (DRIVER_DEFECT.test(stderr)) return "driver_defect";
+  const last = stderr.trim().split("\n").at(-1) ?? "";
+  if (last.includes('"msg":"worker stopped on an error"') && DATABASE_DOWN.test(last)) return "database_unavailable";
+  return "unexpected";
 }
 
 interface PendingRecovery {
@@ -122,12 +157,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const workers: ChaosWorker[] = [];
   const pending: PendingRecovery[] = [];
   const recoveries: number[] = [];
-  let refused = 0;
+  const refused = { fence: 0, uniqueKey: 0 };
   let uniqueViolations = 0;
   let kills = 0;
   let freezes = 0;
   let restarts = 0;
   let restartRecovery: number | null = null;
+  const crashes: Crash[] = [];
+  let stopping = false;
 
   const spawnWorker = (): ChaosWorker => {
     const child = spawnTs(WORKER_SCRIPT, [], {
@@ -137,7 +174,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       CHAOS_LEASE_S: String(leaseSeconds),
       CHAOS_HEARTBEAT_S: "1",
     });
-    const w: ChaosWorker = { child, workerId: undefined, frozen: false, exited: false, stderr: "" };
+    const w: ChaosWorker = { child, workerId: undefined, frozen: false, exited: false, endedByDriver: false, terminated: false, stderr: "" };
     let buffer = "";
     child.stdout!.on("data", (chunk: Buffer) => {
       buffer += chunk.toString();
@@ -145,15 +182,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       buffer = lines.pop()!;
       for (const line of lines) {
         if (!line.startsWith("{")) continue;
-        const e = JSON.parse(line) as { event: string; worker_id?: string };
+        const e = JSON.parse(line) as { event: string; worker_id?: string; by?: "fence" | "unique_key" };
         if (e.event === "ready") w.workerId = e.worker_id;
-        else if (e.event === "refused") refused++;
-        else if (e.event === "unique_violation") uniqueViolations++;
+        else if (e.event === "refused") refused[e.by === "unique_key" ? "uniqueKey" : "fence"]++;
+        else if (e.event === "unique_violation_by_holder") uniqueViolations++;
       }
     });
     // SDK errors during the chaos are expected (the database restarts); kept for the failure report.
-    child.stderr!.on("data", (chunk: Buffer) => (w.stderr = (w.stderr + chunk.toString()).slice(-4000)));
-    child.on("exit", () => (w.exited = true));
+    child.stderr!.on("data", (chunk: Buffer) => (w.stderr = (w.stderr + chunk.toString()).slice(-20000)));
+    child.on("exit", (code, signal) => {
+      w.exited = true;
+      if (w.endedByDriver || stopping) return;
+      const crash: Crash = {
+        workerId: w.workerId,
+        exit: String(signal ?? code),
+        error: w.stderr.trim().split("\n").slice(-12).join("\n"),
+        kind: crashKind(w.stderr),
+      };
+      crashes.push(crash);
+      log(`chaos: ${elapsed().toFixed(1)} s worker ${w.workerId} crashed (${crash.exit}, ${crash.kind}); restarting it`);
+      spawnWorker();
+    });
     workers.push(w);
     return w;
   };
@@ -258,6 +307,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           const w = candidates[Math.floor(random() * candidates.length)];
           const held = await heldBy(w.workerId!);
           const t = performance.now();
+          w.endedByDriver = true;
           await killAndWait(w.child, "SIGKILL");
           kills++;
           pending.push({ what: `kill ${w.workerId}`, at: t, taskIds: held });
@@ -282,30 +332,34 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await tracker;
 
     // Graceful stop: SIGTERM, the Worker hands back nothing (all done) and marks itself stopped.
+    stopping = true;
     await reaper.stop();
     await Promise.all(
       workers
         .filter((w) => !w.exited)
         .map(async (w) => {
           const gone = new Promise<void>((resolve) => w.child.once("exit", () => resolve()));
+          w.endedByDriver = true;
+          w.terminated = true;
           w.child.kill("SIGTERM");
-          const timeout = sleep(15_000).then(() => w.child.kill("SIGKILL"));
+          const timeout = sleep(20_000).then(() => w.child.kill("SIGKILL"));
           await Promise.race([gone, timeout]);
         }),
     );
 
     const report = await finalReport(sql, {
-      seed, startupSeconds, totalSeconds, kills, freezes, restarts, restartRecovery, refused, uniqueViolations, recoveries, o,
-      liveWorkerIds: workers.filter((w) => w.workerId && !w.child.signalCode).map((w) => w.workerId!),
+      seed, startupSeconds, totalSeconds, kills, freezes, restarts, restartRecovery, refused, uniqueViolations, recoveries, o, crashes,
+      terminated: workers.filter((w) => w.terminated).map((w) => ({ workerId: w.workerId, exit: String(w.child.signalCode ?? w.child.exitCode) })),
     });
     if (!report.ok) {
       for (const w of workers) {
-        if (w.child.signalCode === "SIGKILL" && !w.stderr) continue;
+        if (w.child.signalCode === "SIGKILL" && !w.stderr && !w.terminated) continue;
         log(`chaos: worker ${w.workerId} exit ${w.child.signalCode ?? w.child.exitCode}; stderr: ${w.stderr.slice(-1500) || "(none)"}`);
       }
     }
     return report;
   } finally {
+    stopping = true;
     await reaper.stop().catch(() => {});
     for (const w of workers) {
       if (w.exited) continue;
@@ -391,16 +445,24 @@ async function finalReport(
     freezes: number;
     restarts: number;
     restartRecovery: number | null;
-    refused: number;
+    refused: { fence: number; uniqueKey: number };
     uniqueViolations: number;
     recoveries: number[];
     o: ChaosOptions;
-    liveWorkerIds: string[];
+    crashes: Crash[];
+    terminated: { workerId: string | undefined; exit: string }[];
   },
 ): Promise<ChaosReport> {
-  const outcome = await checkOutcome(sql, { tasks: r.o.tasks, stoppedWorkerIds: r.liveWorkerIds });
+  const outcome = await checkOutcome(sql, {
+    tasks: r.o.tasks,
+    stoppedWorkerIds: r.terminated.flatMap((t) => (t.workerId ? [t.workerId] : [])),
+  });
   const failures = [...outcome.failures];
-  if (r.uniqueViolations !== 0) failures.push(`${r.uniqueViolations} unique violations on the results table`);
+  for (const t of r.terminated.filter((t) => t.exit !== "0")) failures.push(`worker ${t.workerId} exited ${t.exit} after SIGTERM, not 0`);
+  if (r.uniqueViolations !== 0) failures.push(`${r.uniqueViolations} unique violations met by the lease holder: an effect committed twice`);
+  for (const c of r.crashes.filter((c) => c.kind === "unexpected")) {
+    failures.push(`worker ${c.workerId} crashed (${c.exit}): ${c.error}`);
+  }
   if (!(r.kills > 0 && r.freezes > 0 && r.restarts === 1)) {
     failures.push(`chaos did not happen as planned (kills ${r.kills}, freezes ${r.freezes}, restarts ${r.restarts})`);
   }
@@ -414,11 +476,12 @@ async function finalReport(
     kills: r.kills,
     freezes: r.freezes,
     postgresRestarts: r.restarts,
+    crashes: r.crashes,
     postgresRestartRecoverySeconds: r.restartRecovery,
     requeues: outcome.requeues,
     released: outcome.released,
     refusedZombieCompletions: r.refused,
-    uniqueViolations: r.uniqueViolations,
+    uniqueViolationsByLeaseHolder: r.uniqueViolations,
     slowestRecoverySeconds: r.recoveries.length ? Math.max(...r.recoveries) : 0,
     medianRecoverySeconds: r.recoveries.length ? median(r.recoveries) : 0,
     maxAttempts: outcome.maxAttempts,
