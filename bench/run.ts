@@ -1,0 +1,306 @@
+// `npm run bench`: taskwarden beside pg-boss and graphile-worker on one private Postgres.
+// Progress goes to stderr; stdout gets the table and one JSON line per figure.
+//
+//   npm run bench                          everything, a 1-minute heartbeat soak (~10 min)
+//   npm run bench -- --soak-minutes=10     the full 10-minute heartbeat soak
+//   npm run bench -- --only=reaper,latency one or more of: throughput latency recovery reaper heartbeat
+//   npm run bench -- --recovery-defaults   also measure recovery with default settings (takes ~20 min)
+//   npm run bench -- --json-out=file       also write the JSON lines to a file
+import { writeFileSync } from "node:fs";
+import { cpus, freemem, platform, release, totalmem } from "node:os";
+import { parseArgs } from "node:util";
+import { openCluster } from "./lib/cluster.ts";
+import { connect, dropDatabase, withDatabase, type Sql } from "./lib/db.ts";
+import { jsonLine, PEERS, table, type Figure, type SystemName } from "./lib/report.ts";
+import { median, round } from "./lib/stats.ts";
+import { measureHeartbeats } from "./heartbeat.ts";
+import { measureLatency } from "./latency.ts";
+import { measureReaper } from "./reaper.ts";
+import { FAST, measureRecovery, PGBOSS_FAST, recoveryByDesign } from "./recovery.ts";
+import { graphileWorker } from "./systems/graphile.ts";
+import { pgBoss } from "./systems/pgboss.ts";
+import { taskwarden, taskwardenBatch } from "./systems/taskwarden.ts";
+import type { QueueSystem } from "./systems/types.ts";
+import { measureThroughput } from "./throughput.ts";
+
+const SECTIONS = ["throughput", "latency", "recovery", "reaper", "heartbeat"] as const;
+type Section = (typeof SECTIONS)[number];
+
+const { values: args } = parseArgs({
+  options: {
+    only: { type: "string" },
+    "soak-minutes": { type: "string", default: "1" },
+    reps: { type: "string", default: "3" },
+    tasks: { type: "string", default: "20000" },
+    "batch-size": { type: "string", default: "100" },
+    "recovery-defaults": { type: "boolean", default: false },
+    "json-out": { type: "string" },
+  },
+});
+
+function positive(name: string, raw: string | undefined): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) {
+    console.error(`--${name} must be a positive number (got "${raw}")`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const only = (args.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...SECTIONS]) as Section[];
+const unknown = only.filter((s) => !(SECTIONS as readonly string[]).includes(s));
+if (unknown.length > 0) {
+  console.error(`--only: unknown section ${unknown.join(", ")} (sections: ${SECTIONS.join(", ")})`);
+  process.exit(2);
+}
+const soakMinutes = positive("soak-minutes", args["soak-minutes"]);
+const reps = Math.round(positive("reps", args.reps));
+const tasks = Math.round(positive("tasks", args.tasks));
+const batchSize = Math.round(positive("batch-size", args["batch-size"]));
+
+const progress = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+const figures: Figure[] = [];
+const extra: string[] = [];
+function emit(f: Figure): void {
+  figures.push(f);
+  progress(jsonLine(f));
+}
+
+const SYSTEMS: QueueSystem[] = [taskwarden, taskwardenBatch, pgBoss, graphileWorker];
+const templateOf = (name: SystemName) => `bench_tpl_${name.replace(/\W/g, "_")}`;
+
+async function describeMachine(sql: Sql): Promise<string> {
+  const [v] = await sql`select version() as version,
+    current_setting('shared_buffers') as shared_buffers, current_setting('fsync') as fsync,
+    current_setting('synchronous_commit') as synchronous_commit, current_setting('max_connections') as max_connections`;
+  const cpu = cpus();
+  return [
+    `date: ${new Date().toISOString()}`,
+    `machine: ${cpu.length} x ${cpu[0]?.model ?? "unknown CPU"}, ${round(totalmem() / 2 ** 30, 1)} GiB RAM (${round(freemem() / 2 ** 30, 1)} free), ${platform()} ${release()}`,
+    `node ${process.version}; ${String(v.version).split(" on ")[0]}; shared_buffers ${v.shared_buffers}, fsync ${v.fsync}, synchronous_commit ${v.synchronous_commit}`,
+    `pg-boss ${await pkgVersion("pg-boss")}, graphile-worker ${await pkgVersion("graphile-worker")}; workers, Postgres and this process share the machine`,
+  ].join("\n");
+}
+
+async function pkgVersion(name: string): Promise<string> {
+  const { createRequire } = await import("node:module");
+  const req = createRequire(import.meta.url);
+  return (req(`${name}/package.json`) as { version: string }).version;
+}
+
+async function throughput(admin: Sql, baseUrl: string): Promise<void> {
+  for (const concurrency of [1, 4, 16]) {
+    const samples = new Map<SystemName, number[]>(SYSTEMS.map((s) => [s.name, []]));
+    for (let rep = 0; rep < reps; rep++) {
+      // Alternate the order, so no system always runs on the warmest (or the most tired) server.
+      const order = SYSTEMS.map((_, i) => SYSTEMS[(i + rep) % SYSTEMS.length]);
+      for (const sys of order) {
+        const r = await measureThroughput(sys, { admin, baseUrl, template: templateOf(sys.name), tasks, concurrency, batchSize });
+        if (r.duplicates > 0) throw new Error(`${sys.name} ran ${r.duplicates} jobs twice in a run without failures`);
+        samples.get(sys.name)!.push(r.jobsPerSecond);
+        progress(`throughput c=${concurrency} rep ${rep + 1}/${reps} ${sys.name}: ${Math.round(r.jobsPerSecond)} jobs/s (${r.seconds.toFixed(2)} s)`);
+      }
+    }
+    const values = Object.fromEntries([...samples].map(([k, v]) => [k, Math.round(median(v))])) as Record<SystemName, number>;
+    const bestPeer = Math.max(...PEERS.map((p) => values[p]));
+    emit({
+      id: `throughput_c${concurrency}`,
+      label: `Throughput, concurrency ${concurrency} (median of ${reps})`,
+      unit: "jobs/s",
+      better: "higher",
+      values,
+      details: {
+        tasks,
+        batch_size: batchSize,
+        samples: Object.fromEntries([...samples].map(([k, v]) => [k, v.map((x) => Math.round(x))])),
+        "taskwarden-batch/pg-boss": round(values["taskwarden-batch"] / values["pg-boss"], 2),
+        "taskwarden-batch/graphile-worker": round(values["taskwarden-batch"] / values["graphile-worker"], 2),
+      },
+      ...(concurrency === 16
+        ? {
+            target: {
+              text: `taskwarden >= 2x the faster peer (${bestPeer} jobs/s): Worker ${round(values.taskwarden / bestPeer, 2)}x, batch RPCs ${round(values["taskwarden-batch"] / bestPeer, 2)}x`,
+              met: values.taskwarden >= 2 * bestPeer,
+            },
+          }
+        : {}),
+    });
+  }
+}
+
+async function latency(admin: Sql, baseUrl: string): Promise<void> {
+  const runs: [QueueSystem, number, [number, number]][] = [
+    [taskwarden, 200, [20, 100]],
+    [graphileWorker, 200, [20, 100]],
+    // pg-boss polls every 2 s by default: the pause spans it (see latency.ts), so fewer samples.
+    [pgBoss, 40, [20, 2100]],
+  ];
+  const p50: Partial<Record<SystemName, number>> = {};
+  const p99: Partial<Record<SystemName, number>> = {};
+  const n: Record<string, number> = {};
+  for (const [sys, samples, pauseMs] of runs) {
+    const r = await measureLatency(sys, { admin, baseUrl, template: templateOf(sys.name), samples, pauseMs });
+    p50[sys.name] = round(r.p50Ms, 1);
+    p99[sys.name] = round(r.p99Ms, 1);
+    n[sys.name] = r.samples;
+    progress(`latency ${sys.name}: p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms (${r.samples} samples)`);
+  }
+  const details = { samples: n, settings: "defaults: taskwarden Worker LISTEN + 5 s poll; graphile-worker LISTEN + 2 s poll; pg-boss 2 s poll" };
+  emit({ id: "claim_latency_p50", label: "Claim latency on an idle queue, p50", unit: "ms", better: "lower", values: p50, details });
+  emit({ id: "claim_latency_p99", label: "Claim latency on an idle queue, p99", unit: "ms", better: "lower", values: p99, details });
+}
+
+async function recovery(admin: Sql, baseUrl: string): Promise<void> {
+  const fast: Partial<Record<SystemName, number | string>> = {};
+  const runs: [SystemName, number][] = [["taskwarden", 30], ["pg-boss", 30], ["graphile-worker", 20]];
+  for (const [system, windowSeconds] of runs) {
+    const r = await measureRecovery(system, { admin, baseUrl, template: templateOf(system), mode: "fast", windowSeconds });
+    fast[system] = r.seconds === null ? `${r.completed}/100 in ${windowSeconds} s` : round(r.seconds, 2);
+    progress(`recovery (fast) ${system}: ${r.seconds === null ? `${r.completed}/100 completed within ${windowSeconds} s` : `${r.seconds.toFixed(2)} s`}`);
+  }
+  fast["graphile-worker"] = `${fast["graphile-worker"]}; 4 h lock timeout by design`;
+  emit({
+    id: "recovery_fast",
+    label: "Recovery after SIGKILL of a worker holding 100 jobs, fast settings",
+    unit: "s",
+    better: "lower",
+    values: fast,
+    details: {
+      taskwarden: `heartbeat ${FAST.heartbeatSeconds} s, dead_worker_seconds ${FAST.deadWorkerSeconds}, reap every ${FAST.reapIntervalMs} ms, retry_base_seconds ${FAST.retryBaseSeconds}, survivors poll ${FAST.idleSleepMs} ms`,
+      "pg-boss": `expireInSeconds ${PGBOSS_FAST.expireInSeconds}, maintenanceIntervalSeconds ${PGBOSS_FAST.maintenanceIntervalSeconds}, pollingIntervalSeconds ${PGBOSS_FAST.pollingIntervalSeconds}`,
+      "graphile-worker": "no setting shortens its 4 h lock timeout",
+    },
+    target: { text: "taskwarden < 10 s with the fast settings", met: typeof fast.taskwarden === "number" && fast.taskwarden < 10 },
+  });
+
+  const defaults: Partial<Record<SystemName, number | string>> = {};
+  for (const system of ["taskwarden", "pg-boss", "graphile-worker"] as const) {
+    if (args["recovery-defaults"] && system !== "graphile-worker") {
+      const r = await measureRecovery(system, { admin, baseUrl, template: templateOf(system), mode: "defaults", windowSeconds: 20 * 60 });
+      defaults[system] = r.seconds === null ? "not within 20 min" : round(r.seconds, 1);
+    } else {
+      // A template database must have no sessions when it is cloned: connect, read, leave.
+      const tpl = connect(withDatabase(baseUrl, templateOf("taskwarden")));
+      try {
+        defaults[system] = await recoveryByDesign(system, tpl);
+      } finally {
+        await tpl.end({ timeout: 5 });
+      }
+    }
+  }
+  emit({ id: "recovery_defaults", label: "Recovery after SIGKILL, default settings", unit: "s", better: "lower", values: defaults });
+}
+
+async function reaper(admin: Sql, baseUrl: string): Promise<void> {
+  for (const rows of [10_000, 100_000, 1_000_000]) {
+    const r = await measureReaper({ admin, baseUrl, template: templateOf("taskwarden"), rows });
+    const label = rows.toLocaleString("en-US");
+    progress(`reaper ${label} rows: idle ${r.idle.medianMs.toFixed(2)} ms, idle with 1% running ${r.idleOnePercent.medianMs.toFixed(2)} ms, 1% expired first call ${r.expired.firstCallMs.toFixed(1)} ms, drain ${r.expired.drainMs.toFixed(1)} ms in ${r.expired.calls} calls`);
+    emit({
+      id: `reap_idle_${rows}`,
+      label: `reap(), nothing expired, ${label} rows, ${r.idle.running} running (median of ${r.idle.calls})`,
+      unit: "ms",
+      better: "lower",
+      values: { taskwarden: round(r.idle.medianMs, 2) },
+      details: { p95_ms: round(r.idle.p95Ms, 2), server_duration_ms: r.idle.serverMedianMs },
+      ...(rows === 1_000_000 ? { target: { text: "< 5 ms at 10^6 rows", met: r.idle.medianMs < 5 } } : {}),
+    });
+    emit({
+      id: `reap_idle_1pct_${rows}`,
+      label: `reap(), nothing expired, ${label} rows, 1% (${r.idleOnePercent.running}) running`,
+      unit: "ms",
+      better: "lower",
+      values: { taskwarden: round(r.idleOnePercent.medianMs, 2) },
+      details: { p95_ms: round(r.idleOnePercent.p95Ms, 2), server_duration_ms: r.idleOnePercent.serverMedianMs },
+    });
+    emit({
+      id: `reap_expired_${rows}`,
+      label: `reap(), 1% (${r.expired.expired}) expired, ${label} rows: first call (${r.expired.firstCallRequeued} requeued)`,
+      unit: "ms",
+      better: "lower",
+      values: { taskwarden: round(r.expired.firstCallMs, 1) },
+      details: { drain_ms: round(r.expired.drainMs, 1), calls: r.expired.calls, ms_per_requeued: round(r.expired.msPerRequeued, 3) },
+    });
+    if (rows === 1_000_000) {
+      extra.push(
+        `### EXPLAIN ANALYZE (auto_explain) of reap()'s statements on tasks, ${label} rows, nothing expired, ${r.idle.running} running\n\n${r.plans.idle.join("\n\n")}`,
+        `### The same with 1% (${r.expired.expired}) expired: the first round\n\n${r.plans.expired.slice(0, 5).join("\n\n")}`,
+      );
+    }
+  }
+}
+
+async function heartbeat(admin: Sql, baseUrl: string): Promise<void> {
+  const r = await measureHeartbeats({ admin, baseUrl, template: templateOf("taskwarden"), workers: 1000, intervalSeconds: 5, soakSeconds: soakMinutes * 60 });
+  const kib = (b: number) => round(b / 1024, 0);
+  progress(`heartbeats: ${r.beatsPerSecond.toFixed(1)} beats/s, ${r.writesPerSecond.toFixed(1)} row writes/s, HOT ${(r.heartbeats.hotShare * 100).toFixed(1)}% / ${(r.tasks.hotShare * 100).toFixed(1)}%, growth ${r.heartbeats.growth.toFixed(2)}x`);
+  const sizes = (t: typeof r.heartbeats) => `${kib(t.start.tableBytes)}+${kib(t.start.indexBytes)} KiB -> ${kib(t.end.tableBytes)}+${kib(t.end.indexBytes)} KiB`;
+  emit({
+    id: "heartbeat_writes",
+    label: `Heartbeats: 1,000 workers every 5 s for ${soakMinutes} min: beats/s`,
+    unit: "beats/s",
+    better: "higher",
+    values: { taskwarden: round(r.beatsPerSecond, 1) },
+    details: { row_writes_per_second: round(r.writesPerSecond, 1), failed_beats: r.failedBeats, soak_seconds: round(r.soakSeconds, 1) },
+  });
+  emit({
+    id: "heartbeat_hot_share",
+    label: "Heartbeats: HOT share of updates (worker_heartbeats / tasks)",
+    unit: "%",
+    better: "higher",
+    values: { taskwarden: `${round(r.heartbeats.hotShare * 100, 1)} / ${round(r.tasks.hotShare * 100, 1)}` },
+    details: { heartbeats: r.heartbeats, tasks: r.tasks },
+  });
+  emit({
+    id: "heartbeat_growth",
+    label: "Heartbeats: table + index size, start -> end (worker_heartbeats; tasks)",
+    unit: "KiB",
+    better: "lower",
+    values: { taskwarden: `${sizes(r.heartbeats)}; ${sizes(r.tasks)}` },
+    details: { heartbeats_growth: round(r.heartbeats.growth, 3), tasks_growth: round(r.tasks.growth, 3) },
+    target: {
+      text: `no growth past 2x over the soak (${round(r.heartbeats.growth, 2)}x)`,
+      met: r.heartbeats.growth <= 2 && r.tasks.growth <= 2,
+    },
+  });
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const cluster = await openCluster();
+  const admin = connect(cluster.url);
+  try {
+    const machine = await describeMachine(admin);
+    progress(`on the ${cluster.description}\n${machine}`);
+    progress("installing each system into its template database");
+    for (const sys of SYSTEMS) await sys.install(cluster.url, templateOf(sys.name));
+
+    const sections: Record<Section, () => Promise<void>> = {
+      throughput: () => throughput(admin, cluster.url),
+      latency: () => latency(admin, cluster.url),
+      recovery: () => recovery(admin, cluster.url),
+      reaper: () => reaper(admin, cluster.url),
+      heartbeat: () => heartbeat(admin, cluster.url),
+    };
+    for (const s of SECTIONS) {
+      if (!only.includes(s)) continue;
+      progress(`== ${s}`);
+      await sections[s]();
+    }
+
+    const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+    console.log(`${machine}\nrun time: ${minutes} min\n`);
+    console.log(table(figures));
+    for (const e of extra) console.log(`\n${e}`);
+    console.log("");
+    const lines = figures.map(jsonLine);
+    for (const l of lines) console.log(l);
+    if (args["json-out"]) writeFileSync(args["json-out"], `${lines.join("\n")}\n`);
+  } finally {
+    for (const sys of SYSTEMS) await dropDatabase(admin, templateOf(sys.name)).catch(() => {});
+    await admin.end({ timeout: 5 });
+    await cluster.stop();
+  }
+}
+
+await main();
