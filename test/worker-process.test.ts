@@ -242,6 +242,17 @@ describe("SIGTERM during work", () => {
     await tw.cancelTask({ task_id: waiting.id });
   }, 30_000);
 
+  it("a doubled signal (terminal + npm forwarding it) is still one graceful stop", async () => {
+    const a = spawnWorker({ FIXTURE_TYPE: "term3", WORKER_SHUTDOWN_GRACE_S: "10" });
+    await a.waitFor(started(), "A started");
+    const t = await tw.enqueueTask({ task_type: "term3", payload: { ms: 1500 } });
+    await a.waitFor(started(t.id), "task started");
+    a.proc.kill("SIGINT");
+    a.proc.kill("SIGINT");
+    expect((await a.exited).code).toBe(0);
+    expect(await task(t.id)).toMatchObject({ status: "completed" });
+  }, 30_000);
+
   it("a second signal exits at once", async () => {
     const a = spawnWorker({ FIXTURE_TYPE: "term2", WORKER_SHUTDOWN_GRACE_S: "60" });
     await a.waitFor(started(), "A started");
@@ -249,6 +260,7 @@ describe("SIGTERM during work", () => {
     await a.waitFor(started(t.id), "task started");
     a.proc.kill("SIGTERM");
     await a.waitFor((l) => l.msg === "waiting for in-flight tasks", "draining");
+    await new Promise((r) => setTimeout(r, 1200)); // past the window in which a repeat is a duplicate
     const sentAt = performance.now();
     a.proc.kill("SIGTERM");
     const exit = await a.exited;

@@ -8,6 +8,7 @@ import { TaskwardenError, type RpcTransport } from "../rpc/transport.ts";
 import { isSqlTransport, type SqlTransaction } from "../rpc/sql.ts";
 import { loadConfig, workerIdVariable, type Config } from "../config.ts";
 import { log as rootLog, type Logger } from "../log.ts";
+import { stopSignals } from "../cli/signals.ts";
 import { makeWorkerId, WorkerHeartbeat } from "./heartbeat.ts";
 
 /** The reason a handler's signal is aborted when the task is no longer this worker's. */
@@ -87,7 +88,7 @@ export interface WorkerOptions {
   taskTimeoutSeconds?: number;
   /** How long in-flight tasks may run on after a stop before they are released (default WORKER_SHUTDOWN_GRACE_S, 30 s). */
   shutdownGraceMs?: number;
-  /** Stop gracefully on SIGTERM / SIGINT; a second signal exits at once (default true). */
+  /** Stop gracefully on SIGTERM / SIGINT; a second signal (more than 1 s later) exits at once (default true). */
   handleSignals?: boolean;
   /** Defaults for the options above; loadConfig(process.env) when omitted. */
   config?: Config;
@@ -146,7 +147,6 @@ export class Worker {
   #fatal: unknown;
   #wake: (() => void) | undefined;
   #done: Promise<WorkerSummary> | undefined;
-  #signals = 0;
   #summary: WorkerSummary;
 
   constructor(options: WorkerOptions) {
@@ -216,11 +216,15 @@ export class Worker {
   }
 
   async #main(): Promise<WorkerSummary> {
-    const onSignal = (signal: NodeJS.Signals) => this.#onSignal(signal);
-    if (this.#handleSignals) {
-      process.on("SIGTERM", onSignal);
-      process.on("SIGINT", onSignal);
-    }
+    // One Ctrl-C often arrives twice (the terminal's, and npm / npx forwarding it): both are one
+    // graceful stop; only a signal well after the first exits at once.
+    const signals = this.#handleSignals
+      ? stopSignals((signal) => {
+          this.#log.warn({ signal }, "second signal: exiting now");
+          process.exit(signal === "SIGINT" ? 130 : 143);
+        })
+      : undefined;
+    void signals?.first.then((signal) => this.#onSignal(signal));
     let unlisten: (() => Promise<void>) | undefined;
     try {
       const first = await this.heartbeat.start("idle");
@@ -244,10 +248,7 @@ export class Worker {
       this.#fatal ??= err;
     } finally {
       await unlisten?.().catch(() => {});
-      if (this.#handleSignals) {
-        process.off("SIGTERM", onSignal);
-        process.off("SIGINT", onSignal);
-      }
+      signals?.dispose();
     }
     if (this.#fatal) {
       this.#log.error({ err: this.#fatal }, "worker stopped on an error");
@@ -339,11 +340,6 @@ export class Worker {
   }
 
   #onSignal(signal: NodeJS.Signals): void {
-    this.#signals++;
-    if (this.#signals > 1) {
-      this.#log.warn({ signal }, "second signal: exiting now");
-      process.exit(signal === "SIGINT" ? 130 : 143);
-    }
     if (this.#stopReason !== undefined && !this.#graceful) {
       // Already finishing in-flight work without a limit (max loops): a signal bounds it.
       this.#graceful = true;
