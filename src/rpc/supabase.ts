@@ -1,0 +1,60 @@
+// RpcTransport over supabase-js (PostgREST): `rpc(fn, namedArgs)` against the `taskwarden`
+// schema with the service-role key. Web-standard: the Deno edge function uses it too.
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import { TaskwardenError, type Row, type RpcTransport } from "./transport.ts";
+
+/**
+ * Functions that return one value rather than rows. PostgREST answers a bare value for these and
+ * an object for a function returning one composite row, so the two cannot be told apart from the
+ * response; test/supabase-transport.test.ts checks this list against pg_proc.
+ */
+export const SCALAR_FUNCTIONS: ReadonlySet<string> = new Set([
+  "cleanup_stale_workers",
+  "get_task",
+  "get_worker_health_summary",
+  "is_run_stale",
+  "reap",
+  "recover_worker_tasks",
+  "stop_worker",
+]);
+
+export interface SupabaseTransportOptions {
+  url: string;
+  serviceRoleKey: string;
+  /** Extra fetch (tests, custom agents). */
+  fetch?: typeof fetch;
+}
+
+export class SupabaseTransport implements RpcTransport {
+  readonly client: SupabaseClient;
+
+  constructor(options: SupabaseTransportOptions) {
+    this.client = createClient(options.url, options.serviceRoleKey, {
+      db: { schema: "taskwarden" },
+      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+      global: options.fetch ? { fetch: options.fetch } : undefined,
+    }) as unknown as SupabaseClient;
+  }
+
+  async call(fn: string, args: Record<string, unknown> = {}): Promise<Row[]> {
+    // PostgREST fills defaults for omitted arguments; undefined must not be sent as null.
+    const named = Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined));
+    const { data, error } = await this.client.rpc(fn, named);
+    if (error) {
+      throw new TaskwardenError(error.message || `taskwarden.${fn} failed`, {
+        sqlstate: typeof error.code === "string" && /^[0-9A-Z]{5}$/.test(error.code) ? error.code : undefined,
+        hint: error.hint || undefined,
+        detail: error.details || undefined,
+        fn,
+        cause: error,
+      });
+    }
+    if (SCALAR_FUNCTIONS.has(fn)) return [{ [fn]: data }];
+    if (Array.isArray(data)) return data as Row[];
+    return data === null ? [] : [data as Row];
+  }
+
+  async close(): Promise<void> {
+    // supabase-js holds no connection of its own: HTTP requests are independent.
+  }
+}
