@@ -1,0 +1,127 @@
+// The scheduled reaper and heartbeat monitor (Supabase Edge Function, Deno). pg_cron + pg_net
+// POST /reaper every minute; uptime monitors GET /reaper/health. The logic is in
+// src/reaper/monitor.ts, shared with Node; this file is routing, validation and auth.
+import { Hono, type Context } from "hono";
+import { z } from "zod";
+import { loadConfig } from "../../../src/config.ts";
+import { SupabaseTransport } from "../../../src/rpc/supabase.ts";
+import { runMonitor, type AlertChannel, type MonitorLogger } from "../../../src/reaper/monitor.ts";
+import { webhookChannel } from "../../../src/reaper/alerts/webhook.ts";
+import { emailChannel } from "../../../src/reaper/alerts/email.ts";
+import { smtpSender } from "./smtp.ts";
+
+const config = loadConfig(Deno.env.toObject());
+if (!config.SUPABASE_URL || !config.SUPABASE_SERVICE_ROLE_KEY) {
+  throw new Error("SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY must be set (Supabase sets them for deployed functions)");
+}
+const rpc = new SupabaseTransport({ url: config.SUPABASE_URL, serviceRoleKey: config.SUPABASE_SERVICE_ROLE_KEY });
+
+const channels: AlertChannel[] = [];
+if (config.ALERT_WEBHOOK_URL) channels.push(webhookChannel(config.ALERT_WEBHOOK_URL));
+if (config.HEARTBEAT_MONITOR_ALERT_EMAIL && config.SMTP_HOST && config.EMAIL_FROM) {
+  const sender = smtpSender({ host: config.SMTP_HOST, port: config.SMTP_PORT, user: config.SMTP_USER, password: config.SMTP_PASSWORD });
+  const to = Array.isArray(config.HEARTBEAT_MONITOR_ALERT_EMAIL)
+    ? config.HEARTBEAT_MONITOR_ALERT_EMAIL
+    : String(config.HEARTBEAT_MONITOR_ALERT_EMAIL).split(",").map((s) => s.trim());
+  channels.push(emailChannel(sender, config.EMAIL_FROM, to));
+}
+
+// Structured logs on stdout/stderr (the platform collects them); never a secret.
+const log: MonitorLogger = {
+  info: (obj, msg) => console.log(JSON.stringify({ level: "info", msg, ...obj })),
+  warn: (obj, msg) => console.warn(JSON.stringify({ level: "warn", msg, ...obj })),
+  error: (obj, msg) => console.error(JSON.stringify({ level: "error", msg, ...obj })),
+};
+
+const secrets = [config.SUPABASE_SERVICE_ROLE_KEY, config.CRON_SECRET].filter((s): s is string => Boolean(s));
+const encoder = new TextEncoder();
+
+/** Constant-time comparison of the bearer with each accepted secret. */
+function authorized(header: string | undefined): boolean {
+  const given = encoder.encode(/^Bearer (.+)$/.exec(header ?? "")?.[1] ?? "");
+  let ok = false;
+  for (const secret of secrets) {
+    const want = encoder.encode(secret);
+    let diff = given.length ^ want.length;
+    for (let i = 0; i < want.length; i++) diff |= want[i] ^ (given[i] ?? 0);
+    ok ||= diff === 0;
+  }
+  return ok;
+}
+
+const reapBody = z.object({ dry_run: z.boolean().default(false) }).strict();
+const cleanupBody = z
+  .object({
+    stale_hours: z.number().positive().max(87600).default(24),
+    stale_minutes: z.number().positive().max(525600).default(15),
+    max_attempts: z.number().int().min(1).max(1000).default(3),
+    batch_size: z.number().int().min(1).max(10000).default(200),
+    dry_run: z.boolean().default(true),
+  })
+  .strict();
+
+/** Parses a JSON body (empty means {}) with a zod schema; a 400 response with the issues otherwise. */
+async function parseBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S> | Response> {
+  const raw = await c.req.text();
+  let json: unknown = {};
+  if (raw.trim() !== "") {
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      return c.json({ error: "the body is not valid JSON" }, 400);
+    }
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) return c.json({ error: "invalid request body", issues: parsed.error.issues }, 400);
+  return parsed.data;
+}
+
+// Not strict: `/reaper` and `/reaper/` are the same route for cron callers and people alike.
+export const app = new Hono({ strict: false }).basePath("/reaper");
+
+app.use("*", async (c, next) => {
+  if (!authorized(c.req.header("authorization"))) return c.json({ error: "unauthorized" }, 401);
+  await next();
+});
+
+app.onError((err, c) => {
+  log.error({ err: err.message }, "request failed");
+  return c.json({ error: err.message }, 502);
+});
+
+app.post("/", async (c) => {
+  const body = await parseBody(c, reapBody);
+  if (body instanceof Response) return body;
+  if (body.dry_run) {
+    const [row] = await rpc.call("reap", { source: "edge", dry_run: true });
+    return c.json({ reap: row?.reap, alerts: [] });
+  }
+  const result = await runMonitor(rpc, { source: "edge", channels, log });
+  log.info({ reap: result.reap, alerts: result.alerts }, "reaped");
+  return c.json(result);
+});
+
+app.get("/health", async (c) => {
+  const [row] = await rpc.call("get_worker_health_summary", {});
+  const summary = row?.get_worker_health_summary as { healthy?: boolean } | undefined;
+  return c.json(summary ?? {}, summary?.healthy ? 200 : 503);
+});
+
+app.post("/cleanup", async (c) => {
+  const body = await parseBody(c, cleanupBody);
+  if (body instanceof Response) return body;
+  const [runs, tasks] = await Promise.all([
+    rpc.call("cleanup_stale_runs", { stale_hours: body.stale_hours, dry_run: body.dry_run }),
+    rpc.call("cleanup_stale_running_tasks", {
+      stale_minutes: body.stale_minutes,
+      max_attempts: body.max_attempts,
+      batch_size: body.batch_size,
+      dry_run: body.dry_run,
+    }),
+  ]);
+  return c.json({ dry_run: body.dry_run, runs, tasks });
+});
+
+const port = Deno.env.get("REAPER_PORT");
+if (port) Deno.serve({ port: Number(port), hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
+else Deno.serve(app.fetch);
