@@ -60,15 +60,9 @@ export async function connect(config: ConnectConfig): Promise<Taskwarden> {
   return new Taskwarden(transport);
 }
 
-// The supabase-js transport lives in ./supabase.ts; accept either export style it may use.
 async function openSupabase(url: string, serviceRoleKey: string): Promise<RpcTransport> {
-  const specifier = "./supabase.ts";
-  const mod = (await import(specifier)) as Record<string, unknown>;
-  const options = { url, serviceRoleKey };
-  for (const [name, value] of Object.entries(mod)) {
-    if (typeof value !== "function") continue;
-    if (/^create\w*Transport$/.test(name)) return (await (value as (o: typeof options) => unknown)(options)) as RpcTransport;
-    if (/Transport$/.test(name) && value.prototype) return new (value as new (o: typeof options) => RpcTransport)(options);
-  }
-  throw new Error("./supabase.ts exports no supabase-js transport");
+  const { SupabaseTransport } = await import("./supabase.ts");
+  // Node 20 has no global WebSocket, which supabase-js requires even when realtime is unused.
+  const webSocket = (globalThis as { WebSocket?: unknown }).WebSocket ?? (await import("ws")).default;
+  return new SupabaseTransport({ url, serviceRoleKey, webSocket });
 }

@@ -13,6 +13,7 @@ export const SCALAR_FUNCTIONS: ReadonlySet<string> = new Set([
   "get_task",
   "get_worker_health_summary",
   "is_run_stale",
+  "mark_alerts_sent",
   "reap",
   "recover_worker_tasks",
   "stop_worker",
@@ -23,6 +24,11 @@ export interface SupabaseTransportOptions {
   serviceRoleKey: string;
   /** Extra fetch (tests, custom agents). */
   fetch?: typeof fetch;
+  /**
+   * A WebSocket class where there is no global one (Node 20): supabase-js builds its realtime
+   * client eagerly and refuses to start without one, although taskwarden never subscribes.
+   */
+  webSocket?: unknown;
 }
 
 export class SupabaseTransport implements RpcTransport {
@@ -33,6 +39,7 @@ export class SupabaseTransport implements RpcTransport {
       db: { schema: "taskwarden" },
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
       global: options.fetch ? { fetch: options.fetch } : undefined,
+      realtime: options.webSocket ? { transport: options.webSocket as never } : undefined,
     }) as unknown as SupabaseClient;
   }
 
