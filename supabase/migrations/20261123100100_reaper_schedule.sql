@@ -1,0 +1,35 @@
+-- taskwarden: schedule the reaper edge function (alerts) every minute with pg_cron + pg_net, as
+-- Supabase documents it: the project URL and a bearer come from Vault secrets named
+-- 'taskwarden_project_url' and 'taskwarden_reaper_secret' (the service-role key or CRON_SECRET).
+-- pg_cron alone already runs reap() in the database (the cron migration); this job adds what SQL
+-- cannot do: tell a person. Skipped with a NOTICE where pg_cron, pg_net or Vault is missing
+-- (plain Postgres, PGlite, a local test cluster); supabase/functions/reaper/README.md has the snippet.
+
+do $schedule$
+begin
+  if not exists (select from pg_catalog.pg_extension where extname = 'pg_cron') then
+    raise notice 'taskwarden: pg_cron is not enabled; the reaper edge function is not scheduled';
+    return;
+  end if;
+  if not exists (select from pg_catalog.pg_available_extensions where name = 'pg_net')
+     or not exists (select from pg_catalog.pg_namespace where nspname = 'vault') then
+    raise notice 'taskwarden: pg_net or Vault is not available; schedule the reaper edge function by hand (see supabase/functions/reaper/README.md)';
+    return;
+  end if;
+  create extension if not exists pg_net;
+  perform cron.schedule(
+    'taskwarden-reaper-edge',
+    '* * * * *',
+    $job$
+      select net.http_post(
+        url := (select decrypted_secret from vault.decrypted_secrets where name = 'taskwarden_project_url')
+               || '/functions/v1/reaper',
+        headers := jsonb_build_object(
+          'content-type', 'application/json',
+          'authorization', 'Bearer ' || (select decrypted_secret from vault.decrypted_secrets where name = 'taskwarden_reaper_secret')),
+        body := '{}'::jsonb,
+        timeout_milliseconds := 30000)
+      where exists (select from vault.decrypted_secrets where name = 'taskwarden_reaper_secret')
+    $job$);
+end
+$schedule$;
