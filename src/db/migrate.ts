@@ -50,21 +50,6 @@ export async function listMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
   });
 }
 
-const ROLES_SQL = `
-do $roles$
-begin
-  if not exists (select from pg_catalog.pg_roles where rolname = 'anon') then
-    create role anon nologin noinherit;
-  end if;
-  if not exists (select from pg_catalog.pg_roles where rolname = 'authenticated') then
-    create role authenticated nologin noinherit;
-  end if;
-  if not exists (select from pg_catalog.pg_roles where rolname = 'service_role') then
-    create role service_role nologin noinherit bypassrls;
-  end if;
-end
-$roles$`;
-
 // The supabase CLI's own definition (it adds later columns with ADD COLUMN IF NOT EXISTS).
 const HISTORY_SQL = `
 create schema if not exists supabase_migrations;
@@ -81,7 +66,6 @@ export async function migrate(target: MigrationTarget, options: MigrateOptions =
     // Two processes starting at once must not both apply the same file.
     await session.query("select pg_advisory_lock(hashtext('taskwarden.migrate'))");
     try {
-      await session.exec(ROLES_SQL);
       await session.exec(HISTORY_SQL);
       const done = new Set(
         (await session.query("select version from supabase_migrations.schema_migrations")).map((r) => String(r.version)),
