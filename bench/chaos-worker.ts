@@ -14,7 +14,6 @@ import { Worker } from "../src/worker/worker.ts";
 import { CHAOS_TASK_TYPE } from "./chaos.ts";
 import { exitWithParent } from "./lib/proc.ts";
 
-
 const env = (name: string, fallback: number) => {
   const raw = process.env[name];
   const n = raw === undefined ? fallback : Number(raw);
@@ -63,6 +62,14 @@ const worker = new Worker({
       throw err;
     }
   },
+});
+
+// Node would print an unhandled rejection without saying which query it was; a driver defect
+// hides there (a query postgres.js starts and nobody awaits), so name the query, then crash.
+process.on("unhandledRejection", (err) => {
+  const q = (err as { query?: string } | undefined)?.query;
+  process.stderr.write(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}${q ? `\nquery: ${q.trim()}` : ""}\n`);
+  process.exit(1);
 });
 
 // The driver owns this process: when it goes away, so does the worker.

@@ -120,6 +120,9 @@ function pgliteSession(db: PGlite): Session {
 }
 
 async function postgresSession(sql: postgres.Sql): Promise<Session> {
+  // postgres.js 3.4 drops a reserve() that has to open a new connection when fetch_types is off
+  // (it never resolves): one query first leaves an open connection for reserve() to take.
+  await sql`select 1`;
   const conn = await sql.reserve();
   return {
     // No parameters: the simple protocol, which runs a whole multi-statement file.

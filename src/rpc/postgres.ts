@@ -41,6 +41,12 @@ export class PostgresTransport implements SqlTransport {
         max: opts.max ?? 4,
         prepare: !this.pooled,
         onnotice: (n) => opts.onNotice?.(String(n.message)),
+        // postgres.js 3.4 runs its array-type query on every new connection without a handler:
+        // when the server cuts that connection (a restart), the rejection is unhandled and takes
+        // the whole worker process down. Every RPC argument travels as text cast in SQL and every
+        // row as jsonb, so nothing here needs those types; a query() selecting a bare array gets
+        // it as Postgres text (select to_jsonb(...) for a parsed one).
+        fetch_types: false,
         // Timestamps inside the JSON rows are rendered in the session time zone.
         connection: { TimeZone: "UTC", application_name: "taskwarden" },
       });
