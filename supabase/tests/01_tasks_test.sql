@@ -101,6 +101,13 @@ select results_eq(
       (select array_agg(case when id = (select max(id) from held) then gen_random_uuid() else lease_token end order by id) from held))$$,
   $$values (true), (true), (false)$$, 'complete_tasks completes the held ones and reports the lost one');
 select is((select count(*)::int from taskwarden.tasks where task_type = 'batch' and status = 'completed'), 2, 'exactly the fenced ones are completed');
+select results_eq(
+  $$select completed from taskwarden.complete_tasks(
+      (select array_agg(id order by id) from held where id < (select max(id) from held)),
+      (select array_agg(lease_token order by id) from held where id < (select max(id) from held)))$$,
+  $$values (true), (true)$$, 'complete_tasks retried with the same tokens (its answer lost in transit) still reports completed');
+select is((select count(*)::int from taskwarden.task_events e join held h on h.id = e.task_id where e.event = 'completed'), 2,
+  'the retry logs no second completed event');
 select throws_ok($$select taskwarden.complete_tasks(array[1::bigint], '{}')$$, 'TW002', null, 'mismatched arrays are refused');
 
 select * from finish();
