@@ -4,6 +4,7 @@
 // database with the real migrations.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { connect as netConnect, createServer, type AddressInfo, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { freshDatabase } from "./support/db.ts";
@@ -340,4 +341,85 @@ describe("an idle worker", () => {
     a.proc.kill("SIGINT");
     expect((await a.exited).code).toBe(0);
   }, 20_000);
+});
+
+/**
+ * A TCP proxy in front of the real server. "refuse" resets every new connection, as a server
+ * that is restarting does; "blackhole" leaves sockets open and silent, as a partition or a
+ * stuck driver would; "forward" passes bytes through.
+ */
+async function dbProxy() {
+  const target = new URL(url);
+  const sockets: Socket[] = [];
+  const state = { mode: "forward" as "forward" | "refuse" | "blackhole", refused: 0 };
+  const server = createServer((client) => {
+    if (state.mode === "refuse") {
+      state.refused++;
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = netConnect(Number(target.port), target.hostname);
+    sockets.push(client, upstream);
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      from.on("data", (d) => state.mode === "blackhole" || to.write(d));
+      from.on("error", () => {});
+      from.on("close", () => to.destroy());
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const via = new URL(url);
+  via.port = String((server.address() as AddressInfo).port);
+  return {
+    state,
+    url: via.toString(),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+describe("a worker whose database is restarting when it starts", () => {
+  it("waits for it, then starts and works (a replacement started during a failover must not die with it)", async () => {
+    const proxy = await dbProxy();
+    try {
+      proxy.state.mode = "refuse";
+      const a = spawnWorker({ FIXTURE_TYPE: "restarting", DATABASE_URL: proxy.url });
+      await a.waitFor((l) => l.msg === "database unreachable at start; retrying", "a retry");
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(proxy.state.refused).toBeGreaterThanOrEqual(2);
+      expect(a.lines.some((l) => l.msg === "worker started")).toBe(false);
+      proxy.state.mode = "forward";
+      await a.waitFor(started(), "started", 15_000);
+      const { id } = await tw.enqueueTask({ task_type: "restarting", payload: { ms: 0 } });
+      await a.waitFor((l) => l.msg === "task completed" && l.task_id === id, "the task completed");
+      expect((await task(id)).status).toBe("completed");
+      a.proc.kill("SIGTERM");
+      expect((await a.exited).code).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+  }, 40_000);
+});
+
+describe("a worker whose database stops answering", () => {
+  it("still exits after SIGTERM: 1, once the grace period and the margin for handing back are over", async () => {
+    const proxy = await dbProxy();
+    try {
+      const a = spawnWorker({ FIXTURE_TYPE: "partitioned", DATABASE_URL: proxy.url, WORKER_SHUTDOWN_GRACE_S: "1" });
+      await a.waitFor(started(), "started");
+      proxy.state.mode = "blackhole";
+      const t0 = performance.now();
+      a.proc.kill("SIGTERM");
+      const exit = await a.exited;
+      const seconds = (exit.at - t0) / 1000;
+      expect(exit.code).toBe(1);
+      // grace 1 s + the 15 s margin: not at once (it waited for its answer), not never.
+      expect(seconds).toBeGreaterThan(15);
+      expect(seconds).toBeLessThan(25);
+      expect(a.lines.some((l) => l.msg === "shutdown did not finish in time; exiting")).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  }, 40_000);
 });

@@ -205,6 +205,100 @@ describe("Worker", () => {
     await running;
   });
 
+  it("coalesces completions: a busy worker sends one complete_tasks per wave, not one call per task", async () => {
+    // The real transport, with the calls it carries counted.
+    const calls = new Map<string, number>();
+    const counted = new Taskwarden({
+      call: (fn, args) => (calls.set(fn, (calls.get(fn) ?? 0) + 1), tw.transport.call(fn, args)),
+      close: async () => {},
+    });
+    const w = new Worker({ type: "coalesce", handler: async (t) => ({ n: (t.payload as { n: number }).n }), rpc: counted, ...fast, concurrency: 16 });
+    const payloads = Array.from({ length: 400 }, (_, n) => ({ n }));
+    const tasks = await tw.enqueueTasks({ task_type: "coalesce", payloads });
+    const running = w.start();
+    await until("all 400 completed", async () => {
+      const [{ n }] = await sql.query("select count(*)::int as n from taskwarden.tasks where task_type = 'coalesce' and status = 'completed'");
+      return n === 400;
+    });
+    const summary = await w.stop();
+    await running;
+    expect(summary.completed).toBe(400);
+    const [{ results, events }] = await sql.query(
+      `select count(*) filter (where (t.result->>'n')::int = (t.payload->>'n')::int)::int as results,
+              (select count(*)::int from taskwarden.task_events e where e.task_id = any($1::bigint[]) and e.event = 'completed') as events
+       from taskwarden.tasks t where t.task_type = 'coalesce'`,
+      [`{${tasks.map((t) => t.id).join(",")}}`],
+    );
+    expect(results).toBe(400); // each task got its own handler's result
+    expect(events).toBe(400); // one completed event each
+    expect(calls.get("complete_task") ?? 0).toBe(0);
+    expect(calls.get("complete_tasks")).toBeGreaterThan(0);
+    expect(calls.get("complete_tasks")).toBeLessThan(400);
+    console.log(`[measure] 400 completions at concurrency 16 in ${calls.get("complete_tasks")} complete_tasks calls, ${calls.get("claim_tasks")} claims`);
+  });
+
+  it("prefetch: holds claimed tasks in a local queue, renews their leases, and a stop hands the unstarted back", async () => {
+    const gate = deferred();
+    let started = 0;
+    const w = worker(
+      "prefetch",
+      async () => {
+        started++;
+        await gate.promise;
+      },
+      { concurrency: 2, prefetch: 10, leaseSeconds: 2 },
+    );
+    const tasks = await tw.enqueueTasks({ task_type: "prefetch", payloads: Array.from({ length: 20 }, () => ({})) });
+    const running = w.start();
+    await until("two started", () => started === 2);
+    const held = async () =>
+      (await sql.query(
+        `select count(*)::int as n, min(lease_expires_at) as first_expiry from taskwarden.tasks
+         where task_type = 'prefetch' and status = 'running' and owner_id = $1`,
+        [w.workerId],
+      ))[0] as { n: number; first_expiry: string };
+    const before = await held();
+    expect(before.n).toBe(12); // 2 running + 10 prefetched, all leased to this worker
+    // Past the 2 s lease: the heartbeat kept every lease alive, the queued ones included.
+    await new Promise((r) => setTimeout(r, 2500));
+    const later = await held();
+    expect(later.n).toBe(12);
+    expect(new Date(later.first_expiry).getTime()).toBeGreaterThan(new Date(before.first_expiry).getTime());
+    expect(started).toBe(2);
+    const stopping = w.stop();
+    gate.resolve();
+    const summary = await stopping;
+    await running;
+    expect(summary.completed).toBe(2);
+    expect(summary.released).toBe(10);
+    const rows = await Promise.all(tasks.map((t) => task(t.id)));
+    const by = (s: string) => rows.filter((t) => t.status === s);
+    expect(by("completed")).toHaveLength(2);
+    expect(by("queued")).toHaveLength(18);
+    // Handed back without spending an attempt: the 10 prefetched count as never run.
+    expect(by("queued").every((t) => t.attempts === 0 && t.owner_id === null)).toBe(true);
+  });
+
+  it("prefetch: a busy worker claims in batches, not once per finished task", async () => {
+    const calls = new Map<string, number>();
+    const counted = new Taskwarden({
+      call: (fn, args) => (calls.set(fn, (calls.get(fn) ?? 0) + 1), tw.transport.call(fn, args)),
+      close: async () => {},
+    });
+    const w = new Worker({ type: "prefetch_many", handler: async () => {}, rpc: counted, ...fast, concurrency: 1, prefetch: 50 });
+    await tw.enqueueTasks({ task_type: "prefetch_many", payloads: Array.from({ length: 300 }, () => ({})) });
+    const running = w.start();
+    await until("all 300 completed", async () => {
+      const [{ n }] = await sql.query("select count(*)::int as n from taskwarden.tasks where task_type = 'prefetch_many' and status = 'completed'");
+      return n === 300;
+    });
+    const summary = await w.stop();
+    await running;
+    expect(summary.completed).toBe(300);
+    // 300 tasks, one slot: without prefetch that is >= 300 claims; with 50 refilled at half, about 300 / 25.
+    expect(calls.get("claim_tasks")).toBeLessThan(40);
+  });
+
   it("NOTIFY wakes an idle worker at once over postgres.js (its poll is a minute)", async () => {
     const picked = deferred<number>();
     const w = worker("wake", async () => picked.resolve(Date.now()), { idleSleep: 60_000 });

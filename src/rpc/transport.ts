@@ -53,4 +53,8 @@ export class TaskwardenError extends Error {
   get notFound(): boolean {
     return this.sqlstate === SQLSTATE.notFound;
   }
+  /** Connection trouble (no SQLSTATE, class 08, 57P shutdown, 53 resources): worth retrying. */
+  get transient(): boolean {
+    return !this.sqlstate || /^(08|57P|53)/.test(this.sqlstate);
+  }
 }

@@ -31,6 +31,9 @@ export interface WorkerHeartbeatOptions {
 
 let generated = 0;
 
+/** The least time between two status-change reports (reportSoon). */
+const STATUS_REPORT_GAP_MS = 1000;
+
 /**
  * `<base>#<boot>`: the base is `workerId` or `<TYPE>_WORKER_ID`, else generated per process;
  * the boot suffix is new on every start, so a restarted process is never taken for the live one.
@@ -68,6 +71,8 @@ export class WorkerHeartbeat {
   #queued: Promise<HeartbeatResult | undefined> | undefined;
   #running = false;
   #stopSignalled = false;
+  #lastSentAt = -Infinity;
+  #soon: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: WorkerHeartbeatOptions) {
     this.#opts = options;
@@ -108,6 +113,25 @@ export class WorkerHeartbeat {
   }
 
   /**
+   * Reports the current status soon: now when nothing was sent in the last second, else when
+   * that second is over. A worker flipping between idle and processing many times a second
+   * costs at most one extra write a second, and its row is never more than a second behind.
+   */
+  reportSoon(): void {
+    if (!this.#running || this.#soon) return;
+    const wait = this.#lastSentAt + STATUS_REPORT_GAP_MS - performance.now();
+    if (wait <= 0) {
+      void this.beat();
+      return;
+    }
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      void this.beat();
+    }, wait);
+    this.#soon.unref?.();
+  }
+
+  /**
    * Beats now. Overlapping requests share one follow-up beat instead of piling up. Resolves
    * with the answer, or undefined when the beat failed (it is logged and retried).
    */
@@ -145,6 +169,7 @@ export class WorkerHeartbeat {
 
   async #send(throwOnError: boolean): Promise<HeartbeatResult | undefined> {
     const held = this.#opts.heldTaskIds ? this.#opts.heldTaskIds() : this.#held;
+    this.#lastSentAt = performance.now();
     let result: HeartbeatResult;
     try {
       result = await this.tw.upsertWorkerHeartbeat({
@@ -186,6 +211,7 @@ export class WorkerHeartbeat {
   async stop(opts: { releaseTasks?: boolean } = {}): Promise<number> {
     this.#running = false;
     clearTimeout(this.#timer);
+    clearTimeout(this.#soon);
     await this.#queued?.catch(() => {});
     await this.#inflight?.catch(() => {});
     this.status = "stopped";

@@ -10,6 +10,10 @@ import { loadConfig, workerIdVariable, type Config } from "../config.ts";
 import { log as rootLog, type Logger } from "../log.ts";
 import { stopSignals } from "../cli/signals.ts";
 import { makeWorkerId, WorkerHeartbeat } from "./heartbeat.ts";
+import { Completions } from "./completions.ts";
+
+/** After a stop signal: how long past the grace period releasing tasks and stop_worker may take. */
+const SHUTDOWN_MARGIN_MS = 15_000;
 
 /** The reason a handler's signal is aborted when the task is no longer this worker's. */
 export class LeaseLostError extends Error {
@@ -71,6 +75,13 @@ export interface WorkerOptions {
   taskTypes?: string[] | null;
   /** Tasks run at once (default WORKER_CONCURRENCY, 1). */
   concurrency?: number;
+  /**
+   * Tasks claimed ahead of a free slot and held (leased, renewed by the heartbeat) in a local
+   * queue, so a busy worker claims in batches instead of once per finished task (default 0).
+   * For many short tasks; a prefetched task waits for this worker even when another is idle,
+   * and its timeout_seconds counts from the claim.
+   */
+  prefetch?: number;
   /** Lease per claim and per renewal (default TASK_LEASE_S, 600). */
   leaseSeconds?: number;
   /** Seconds between heartbeats (default WORKER_HEARTBEAT_INTERVAL, 30). */
@@ -118,6 +129,12 @@ interface Entry {
 }
 
 const FATAL_SQLSTATES = new Set(["TW002", "TW003", "42883", "42501"]);
+/** How long a starting worker waits for an unreachable database before it gives up. */
+const STARTUP_RETRY_MS = 30_000;
+
+function isTransient(err: unknown): boolean {
+  return !(err instanceof TaskwardenError) || err.transient;
+}
 
 export class Worker {
   readonly workerId: string;
@@ -128,6 +145,7 @@ export class Worker {
   readonly #handler: TaskHandler;
   readonly #taskTypes: string[] | null;
   readonly #concurrency: number;
+  readonly #prefetch: number;
   readonly #leaseSeconds: number;
   readonly #runFilterId: string | null;
   readonly #maxLoops: number | undefined;
@@ -139,6 +157,10 @@ export class Worker {
   readonly #log: Logger;
 
   readonly #inflight = new Map<number, Entry>();
+  /** Claimed, leased, not started yet (prefetch). */
+  #queue: ClaimedTask[] = [];
+  /** Every task from its start until its outcome is reported. */
+  readonly #reporting = new Set<Promise<void>>();
   #loops = 0;
   #started = false;
   #stopReason: string | undefined;
@@ -148,6 +170,7 @@ export class Worker {
   #wake: (() => void) | undefined;
   #done: Promise<WorkerSummary> | undefined;
   #summary: WorkerSummary;
+  #completions: Completions;
 
   constructor(options: WorkerOptions) {
     const cfg = options.config ?? loadConfig();
@@ -161,6 +184,8 @@ export class Worker {
     if (this.#taskTypes && this.#taskTypes.length === 0) throw bad("taskTypes", "must be null (any type) or non-empty");
     this.#concurrency = options.concurrency ?? cfg.WORKER_CONCURRENCY;
     if (!Number.isInteger(this.#concurrency) || this.#concurrency < 1) throw bad("concurrency", `must be a whole number >= 1 (got ${this.#concurrency})`);
+    this.#prefetch = options.prefetch ?? 0;
+    if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0 || this.#prefetch > 10_000) throw bad("prefetch", `must be a whole number from 0 to 10000 (got ${this.#prefetch})`);
     const heartbeatSeconds = options.heartbeatSeconds ?? cfg.WORKER_HEARTBEAT_INTERVAL;
     if (!(heartbeatSeconds > 0)) throw bad("heartbeatSeconds", `must be > 0 (got ${heartbeatSeconds})`);
     this.#leaseSeconds = options.leaseSeconds ?? cfg.TASK_LEASE_S;
@@ -179,6 +204,7 @@ export class Worker {
     this.#handleSignals = options.handleSignals ?? true;
 
     this.tw = options.rpc instanceof Taskwarden ? options.rpc : new Taskwarden(options.rpc);
+    this.#completions = new Completions(this.tw);
     this.workerId = makeWorkerId(options.type, options.workerId ?? cfg.WORKER_IDS[workerIdVariable(options.type)]);
     this.#log = (options.logger ?? rootLog).child({ worker_id: this.workerId, worker_type: this.type });
     this.heartbeat = new WorkerHeartbeat({
@@ -189,7 +215,10 @@ export class Worker {
       leaseSeconds: this.#leaseSeconds,
       runFilterId: this.#runFilterId,
       metadata: { concurrency: this.#concurrency, task_types: this.#taskTypes, ...options.metadata },
-      heldTaskIds: () => [...this.#inflight.values()].filter((e) => e.state === "running").map((e) => e.task.id),
+      heldTaskIds: () => [
+        ...[...this.#inflight.values()].filter((e) => e.state === "running").map((e) => e.task.id),
+        ...this.#queue.map((t) => t.id),
+      ],
       onLostTasks: (ids) => this.#onLost(ids),
       onStopRequested: (reason) => this.#requestStop(`stop_requested:${reason}`),
       logger: this.#log,
@@ -227,13 +256,13 @@ export class Worker {
     void signals?.first.then((signal) => this.#onSignal(signal));
     let unlisten: (() => Promise<void>) | undefined;
     try {
-      const first = await this.heartbeat.start("idle");
+      const first = await this.#untilReachable(() => this.heartbeat.start("idle"));
       this.#log.info(
         { task_types: this.#taskTypes, concurrency: this.#concurrency, lease_seconds: this.#leaseSeconds, run_filter_id: this.#runFilterId },
         "worker started",
       );
       if (!first.stop_requested) {
-        this.#summary.recovered = await this.tw.recoverWorkerTasks({ worker_id: this.workerId });
+        this.#summary.recovered = await this.#untilReachable(() => this.tw.recoverWorkerTasks({ worker_id: this.workerId }));
         if (this.#summary.recovered > 0) this.#log.warn({ recovered: this.#summary.recovered }, "requeued tasks left running by an earlier boot");
         unlisten = await this.#listen();
         await this.#loop();
@@ -265,6 +294,25 @@ export class Worker {
     return this.#summary;
   }
 
+  /**
+   * Startup calls ride out a database that is restarting or briefly unreachable (a worker
+   * replaced during a failover must not die with it); after STARTUP_RETRY_MS, or on any other
+   * error, the worker fails to start and its supervisor decides.
+   */
+  async #untilReachable<T>(call: () => Promise<T>): Promise<T> {
+    const deadline = performance.now() + STARTUP_RETRY_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        const retry = err instanceof TaskwardenError && err.transient && this.#stopReason === undefined;
+        if (!retry || performance.now() >= deadline) throw err;
+        this.#log.warn({ err, attempt }, "database unreachable at start; retrying");
+        await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** attempt, 5000)));
+      }
+    }
+  }
+
   async #listen(): Promise<(() => Promise<void>) | undefined> {
     if (!isSqlTransport(this.tw.transport)) return undefined;
     try {
@@ -281,14 +329,17 @@ export class Worker {
 
   async #loop(): Promise<void> {
     while (this.#stopReason === undefined) {
+      this.#startQueued();
       const free = this.#concurrency - this.#inflight.size;
-      if (free > 0) {
+      // With a local queue, refill it once it is half empty rather than after every task.
+      const want = free > 0 || this.#queue.length <= this.#prefetch / 2 ? free + this.#prefetch - this.#queue.length : 0;
+      if (want > 0) {
         let tasks: ClaimedTask[];
         try {
           tasks = await this.tw.claimTasks({
             worker_id: this.workerId,
             task_types: this.#taskTypes,
-            batch_size: free,
+            batch_size: want,
             lease_seconds: this.#leaseSeconds,
             run_id: this.#runFilterId,
           });
@@ -304,12 +355,13 @@ export class Worker {
           continue;
         }
         this.#loops++;
-        for (const task of tasks) this.#run(task);
+        this.#queue.push(...tasks);
+        this.#startQueued();
         if (this.#maxLoops !== undefined && this.#loops >= this.#maxLoops) {
           this.#requestStop("max_loops", false);
           break;
         }
-        if (tasks.length === free) continue; // there may be more
+        if (tasks.length === want) continue; // there may be more
       }
       await this.#sleep(this.#idleSleep);
     }
@@ -340,6 +392,14 @@ export class Worker {
   }
 
   #onSignal(signal: NodeJS.Signals): void {
+    // A process asked to terminate must terminate, even if a database call never answers (a
+    // driver stuck on a cut connection): after the grace period and time to hand tasks back, it
+    // exits 1; its heartbeat stops, so the reaper takes back whatever it still held.
+    const limitMs = this.#graceMs + SHUTDOWN_MARGIN_MS;
+    setTimeout(() => {
+      this.#log.error({ signal, limit_ms: limitMs }, "shutdown did not finish in time; exiting");
+      process.exit(1);
+    }, limitMs).unref();
     if (this.#stopReason !== undefined && !this.#graceful) {
       // Already finishing in-flight work without a limit (max loops): a signal bounds it.
       this.#graceful = true;
@@ -351,6 +411,12 @@ export class Worker {
   }
 
   #onLost(ids: number[]): void {
+    const lostQueued = this.#queue.filter((t) => ids.includes(t.id)).length;
+    if (lostQueued > 0) {
+      this.#queue = this.#queue.filter((t) => !ids.includes(t.id));
+      this.#summary.lost += lostQueued;
+      this.#log.warn({ lost: lostQueued }, "lease lost on prefetched tasks: dropped unstarted");
+    }
     for (const id of ids) {
       const e = this.#inflight.get(id);
       if (!e || e.state !== "running") continue;
@@ -372,26 +438,42 @@ export class Worker {
   #reportStatus(): void {
     if (this.heartbeat.status === "stopping" || this.heartbeat.status === "stopped") return;
     const { task, runId } = this.#label();
-    if (task === null) {
-      if (this.heartbeat.status !== "idle") void this.heartbeat.markIdle();
-      return;
-    }
-    const changed = this.heartbeat.status !== "processing";
-    this.heartbeat.status = "processing";
+    const status = task === null ? "idle" : "processing";
+    const changed = this.heartbeat.status !== status;
+    this.heartbeat.status = status;
     this.heartbeat.currentTask = task;
     this.heartbeat.currentRunId = runId;
-    if (changed) void this.heartbeat.beat(); // later task changes ride on the regular beats
+    // A status change is reported within a second; a new current task rides on the regular beats.
+    if (changed) this.heartbeat.reportSoon();
+  }
+
+  /** Moves prefetched tasks into free slots; nothing new starts once the worker is stopping. */
+  #startQueued(): void {
+    while (this.#stopReason === undefined && this.#queue.length > 0 && this.#inflight.size < this.#concurrency) {
+      this.#run(this.#queue.shift()!);
+    }
   }
 
   #run(task: ClaimedTask): void {
     const entry: Entry = { task, ac: new AbortController(), state: "running", completedInTx: false };
     this.#inflight.set(task.id, entry);
     this.#reportStatus();
-    void this.#execute(entry).finally(() => {
+    let freed = false;
+    // The slot frees when the handler is done; its report goes on in the background (coalesced
+    // with others), so a worker's throughput is not one round trip per task.
+    const free = () => {
+      if (freed) return;
+      freed = true;
       this.#inflight.delete(task.id);
+      this.#startQueued();
       this.#reportStatus();
       this.#wake?.();
+    };
+    const done = this.#execute(entry, free).finally(() => {
+      free();
+      this.#reporting.delete(done);
     });
+    this.#reporting.add(done);
   }
 
   #context(entry: Entry): TaskContext {
@@ -423,7 +505,7 @@ export class Worker {
     };
   }
 
-  async #execute(entry: Entry): Promise<void> {
+  async #execute(entry: Entry, free: () => void): Promise<void> {
     const { task } = entry;
     const ctx = this.#context(entry);
     const timeoutSeconds = task.timeout_seconds ?? this.#taskTimeoutSeconds;
@@ -454,6 +536,7 @@ export class Worker {
       clearTimeout(timer);
     }
     const ms = Math.round(performance.now() - started);
+    free();
 
     if (entry.state === "lost" || entry.state === "released") {
       ctx.log.info({ ms, state: entry.state }, "task abandoned: result not reported");
@@ -468,9 +551,10 @@ export class Worker {
     const timedOut = entry.state === "timed_out";
     entry.state = "reporting";
     if (outcome.ok && !timedOut) {
-      await this.#report(ctx.log, "complete", () =>
-        this.tw.completeTask({ task_id: task.id, lease_token: task.lease_token, result: outcome.value ?? null }),
+      const reported = await this.#report(ctx.log, "complete", () =>
+        this.#completions.complete(task.id, task.lease_token, outcome.value ?? null),
       );
+      if (!reported.ok) return;
       this.#summary.completed++;
       ctx.log.info({ ms }, "task completed");
       return;
@@ -491,24 +575,30 @@ export class Worker {
     const failed = await this.#report(ctx.log, "fail", () =>
       this.tw.failTask({ task_id: task.id, lease_token: task.lease_token, error: message, retryable }),
     );
+    if (!failed.ok) return;
     this.#summary.failed++;
-    ctx.log.warn({ err: error, ms, retryable, next_status: failed?.status }, "task failed");
+    ctx.log.warn({ err: error, ms, retryable, next_status: failed.value.status }, "task failed");
   }
 
-  /** complete_task / fail_task with retries on connection trouble; a lost lease is logged, not thrown. */
-  async #report<T>(log: Logger, what: string, call: () => Promise<T>): Promise<T | undefined> {
+  /**
+   * A completion or failure report, retried on connection trouble (a retried completion whose
+   * first answer was lost is recognised by its token; a retried failure reads as a lost lease,
+   * which is harmless). A lost lease is counted and logged, not thrown; so is a report that never
+   * got through.
+   */
+  async #report<T>(log: Logger, what: string, call: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await call();
+        return { ok: true, value: await call() };
       } catch (err) {
         if (err instanceof TaskwardenError && err.leaseLost) {
+          this.#summary.lost++;
           log.warn({ err }, `lease lost: ${what} refused, the result is discarded`);
-          return undefined;
+          return { ok: false };
         }
-        const transient = !(err instanceof TaskwardenError) || !err.sqlstate || /^(08|57P|53)/.test(err.sqlstate);
-        if (!transient || attempt >= 5) {
+        if (!isTransient(err) || attempt >= 5) {
           log.error({ err }, `${what} failed`);
-          return undefined;
+          return { ok: false };
         }
         await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
       }
@@ -530,8 +620,11 @@ export class Worker {
       e.state = "released";
       e.ac.abort(new WorkerShutdownError(e.task.id));
     }
+    // Results still on their way must land before stop_worker hands back what is left.
+    await Promise.allSettled([...this.#reporting]);
     // stop_worker hands back, without spending an attempt, every task this worker still holds.
     this.#summary.released = await this.heartbeat.stop({ releaseTasks: true });
+    this.#queue = [];
     if (this.#summary.released > 0) this.#log.info({ released: this.#summary.released }, "released unfinished tasks");
   }
 
