@@ -203,7 +203,7 @@ describe("cleanup and validation", () => {
     const bad = await call("/cleanup", { method: "POST", body: JSON.stringify({ stale_hours: -1, extra: 1 }) });
     expect(bad.status).toBe(400);
     const body = await bad.json();
-    expect(body.issues.map((i: { path: string[] }) => i.path.join(".") || i.code)).toEqual(
+    expect(body.issues.map((i: { path: string[]; code: string }) => i.path.join(".") || i.code)).toEqual(
       expect.arrayContaining(["stale_hours"]),
     );
     const notJson = await call("/", { method: "POST", body: "{nope" });
