@@ -60,6 +60,9 @@ export interface ChaosReport {
    */
   slowestRecoverySeconds: number;
   medianRecoverySeconds: number;
+  /** Seconds from a kill or freeze until none of the victim's tasks was still running under it. */
+  slowestTakeBackSeconds: number;
+  medianTakeBackSeconds: number;
   maxAttempts: number;
   final: {
     statuses: Record<string, number>;
@@ -116,7 +119,10 @@ function crashKind(stderr: string): Crash["kind"] {
 interface PendingRecovery {
   what: string;
   at: number;
+  owner: string;
   taskIds: number[];
+  /** When none of taskIds was still running under the victim (the reaper took them back, or it finished them). */
+  takenBackAt?: number;
 }
 
 /** A small seeded PRNG (mulberry32), so a failing run can be replayed with the same choices. */
@@ -157,6 +163,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const workers: ChaosWorker[] = [];
   const pending: PendingRecovery[] = [];
   const recoveries: number[] = [];
+  const takeBacks: number[] = [];
   const refused = { fence: 0, uniqueKey: 0 };
   let uniqueViolations = 0;
   let kills = 0;
@@ -243,6 +250,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const tracker = (async () => {
       while (tracking || pending.length > 0) {
         for (const p of [...pending]) {
+          if (p.takenBackAt === undefined) {
+            const [h] = await retrying(
+              () => sql`select count(*)::int as n from taskwarden.tasks
+                        where id = any(${p.taskIds}::bigint[]) and status = 'running' and owner_id = ${p.owner}`,
+            );
+            if (h.n === 0) {
+              p.takenBackAt = performance.now();
+              takeBacks.push((p.takenBackAt - p.at) / 1000);
+            }
+          }
           const [r] = await retrying(
             () => sql`select count(*)::int as n from taskwarden.tasks where id = any(${p.taskIds}::bigint[]) and status <> 'completed'`,
           );
@@ -291,7 +308,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           w.frozen = true;
           w.child.kill("SIGSTOP");
           freezes++;
-          pending.push({ what: `freeze ${w.workerId}`, at: performance.now(), taskIds: held });
+          pending.push({ what: `freeze ${w.workerId}`, at: performance.now(), owner: w.workerId!, taskIds: held });
           log(`chaos: ${elapsed().toFixed(1)} s SIGSTOP ${w.workerId} holding ${held.length} tasks, for ${freezeMs} ms`);
           thaws.push(
             sleep(freezeMs).then(() => {
@@ -310,7 +327,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           w.endedByDriver = true;
           await killAndWait(w.child, "SIGKILL");
           kills++;
-          pending.push({ what: `kill ${w.workerId}`, at: t, taskIds: held });
+          pending.push({ what: `kill ${w.workerId}`, at: t, owner: w.workerId!, taskIds: held });
           log(`chaos: ${elapsed().toFixed(1)} s SIGKILL ${w.workerId} holding ${held.length} tasks; starting a replacement`);
           spawnWorker();
         }
@@ -348,7 +365,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     );
 
     const report = await finalReport(sql, {
-      seed, startupSeconds, totalSeconds, kills, freezes, restarts, restartRecovery, refused, uniqueViolations, recoveries, o, crashes,
+      seed, startupSeconds, totalSeconds, kills, freezes, restarts, restartRecovery, refused, uniqueViolations, recoveries, takeBacks, o, crashes,
       terminated: workers.filter((w) => w.terminated).map((w) => ({ workerId: w.workerId, exit: String(w.child.signalCode ?? w.child.exitCode) })),
     });
     if (!report.ok) {
@@ -448,6 +465,7 @@ async function finalReport(
     refused: { fence: number; uniqueKey: number };
     uniqueViolations: number;
     recoveries: number[];
+    takeBacks: number[];
     o: ChaosOptions;
     crashes: Crash[];
     terminated: { workerId: string | undefined; exit: string }[];
@@ -484,6 +502,8 @@ async function finalReport(
     uniqueViolationsByLeaseHolder: r.uniqueViolations,
     slowestRecoverySeconds: r.recoveries.length ? Math.max(...r.recoveries) : 0,
     medianRecoverySeconds: r.recoveries.length ? median(r.recoveries) : 0,
+    slowestTakeBackSeconds: r.takeBacks.length ? Math.max(...r.takeBacks) : 0,
+    medianTakeBackSeconds: r.takeBacks.length ? median(r.takeBacks) : 0,
     maxAttempts: outcome.maxAttempts,
     final: outcome.final,
     failures,

@@ -26,6 +26,8 @@ export interface HeartbeatRun {
   failedBeats: number;
   heartbeats: { start: TableState; end: TableState; hotShare: number; growth: number };
   tasks: { start: TableState; end: TableState; hotShare: number; growth: number };
+  /** Table + index bytes of both tables every 30 s (when growth happens, not just that it did). */
+  samples: { seconds: number; heartbeatsBytes: number; tasksBytes: number; tasksHot: number; tasksUpdates: number }[];
 }
 
 async function tableState(sql: Sql, table: string): Promise<TableState & { writes: number }> {
@@ -86,7 +88,19 @@ export async function measureHeartbeats(o: {
     const hbStart = await tableState(sql, "worker_heartbeats");
     const taskStart = await tableState(sql, "tasks");
     const t0 = performance.now();
-    await sleep(o.soakSeconds * 1000);
+    const samples: HeartbeatRun["samples"] = [];
+    const end = t0 + o.soakSeconds * 1000;
+    while (performance.now() < end) {
+      await sleep(Math.min(30_000, end - performance.now()));
+      const [hb, tk] = [await tableState(sql, "worker_heartbeats"), await tableState(sql, "tasks")];
+      samples.push({
+        seconds: Math.round((performance.now() - t0) / 1000),
+        heartbeatsBytes: hb.tableBytes + hb.indexBytes,
+        tasksBytes: tk.tableBytes + tk.indexBytes,
+        tasksHot: tk.hotUpdates - taskStart.hotUpdates,
+        tasksUpdates: tk.updates - taskStart.updates,
+      });
+    }
     const seconds = (performance.now() - t0) / 1000;
     const beats1 = Number((await sql`select sum(beats)::float8 as b from taskwarden.worker_heartbeats`)[0].b);
     const hbEnd = await tableState(sql, "worker_heartbeats");
@@ -110,6 +124,7 @@ export async function measureHeartbeats(o: {
       failedBeats,
       heartbeats: summary(strip(hbStart), strip(hbEnd)),
       tasks: summary(strip(taskStart), strip(taskEnd)),
+      samples,
     };
   } finally {
     // Stop the timers without stop_worker: the database is dropped next.

@@ -50,6 +50,7 @@ try {
       `  worker crashes ${report.crashes.length}` +
         (report.crashes.length ? ` (restarted: ${report.crashes.map((c) => c.kind).join(", ")})` : ""),
       `  requeues: ${requeued}; released ${report.released}; refused zombie completions ${report.refusedZombieCompletions.fence} by the fence + ${report.refusedZombieCompletions.uniqueKey} by the unique key; unique violations met by a lease holder ${report.uniqueViolationsByLeaseHolder}`,
+      `  taken back (kill or freeze until none of the victim's tasks runs under it): slowest ${report.slowestTakeBackSeconds.toFixed(2)} s, median ${report.medianTakeBackSeconds.toFixed(2)} s`,
       `  recovery (kill or freeze until the victim's tasks are completed): slowest ${report.slowestRecoverySeconds.toFixed(2)} s, median ${report.medianRecoverySeconds.toFixed(2)} s; max attempts of a task ${report.maxAttempts}`,
       `  final: ${JSON.stringify(report.final.statuses)}, ${report.final.results} result rows (${report.final.distinctResults} distinct), ` +
         `${report.final.tasksWithoutResult} lost, ${report.final.tasksNotCompletedExactlyOnce} not completed exactly once`,

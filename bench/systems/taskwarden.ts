@@ -1,7 +1,8 @@
 // taskwarden through its own SDK over a direct connection: leases, fencing tokens and
 // heartbeats all on. Two ways to drive it:
-// - "taskwarden": the Worker (what users run) with `concurrency` slots; it claims up to its free
-//   slots in one claim_tasks call and reports each task with complete_task.
+// - "taskwarden": the Worker (what users run) with `concurrency` slots and `prefetch` = batch
+//   size (its local queue); it claims in batches and reports finished tasks through coalesced
+//   complete_tasks calls.
 // - "taskwarden-batch": the engine's batch RPCs: claim_tasks(batch_size) then one fenced
 //   complete_tasks for the batch, with a WorkerHeartbeat renewing the held leases.
 import { createLogger } from "../../src/log.ts";
@@ -60,6 +61,8 @@ export const taskwarden: QueueSystem = {
       type: TASK_TYPE,
       rpc: transport,
       concurrency: o.profile === "defaults" ? undefined : o.concurrency,
+      // The local queue, as graphile-worker's localQueue.size: claims in batches when busy.
+      prefetch: o.profile === "defaults" ? undefined : o.batchSize,
       handler: (task) => {
         o.onJob(String(task.id));
       },
