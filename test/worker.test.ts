@@ -63,6 +63,29 @@ async function workerRow(id: string) {
 }
 const task = async (id: number) => (await tw.getTask({ task_id: id })).task;
 
+/** The real client, with the RPC calls it carries counted by function name. */
+function countingClient(): { client: Taskwarden; calls: Map<string, number> } {
+  const calls = new Map<string, number>();
+  const client = new Taskwarden({
+    call: (fn, args) => (calls.set(fn, (calls.get(fn) ?? 0) + 1), tw.transport.call(fn, args)),
+    close: async () => {},
+  });
+  return { client, calls };
+}
+
+/** Starts `w` on `n` fresh tasks of its type, waits until all are completed, stops it. */
+async function drain(w: Worker, taskType: string, payloads: unknown[]) {
+  const tasks = await tw.enqueueTasks({ task_type: taskType, payloads });
+  const running = w.start();
+  await until(`all ${payloads.length} completed`, async () => {
+    const [{ n }] = await sql.query("select count(*)::int as n from taskwarden.tasks where task_type = $1 and status = 'completed'", [taskType]);
+    return n === payloads.length;
+  });
+  const summary = await w.stop();
+  await running;
+  return { tasks, summary };
+}
+
 describe("Worker", () => {
   it("runs the handler, completes with its result, and its row follows the work", async () => {
     const gate = deferred();
@@ -206,22 +229,9 @@ describe("Worker", () => {
   });
 
   it("coalesces completions: a busy worker sends one complete_tasks per wave, not one call per task", async () => {
-    // The real transport, with the calls it carries counted.
-    const calls = new Map<string, number>();
-    const counted = new Taskwarden({
-      call: (fn, args) => (calls.set(fn, (calls.get(fn) ?? 0) + 1), tw.transport.call(fn, args)),
-      close: async () => {},
-    });
+    const { client: counted, calls } = countingClient();
     const w = new Worker({ type: "coalesce", handler: async (t) => ({ n: (t.payload as { n: number }).n }), rpc: counted, ...fast, concurrency: 16 });
-    const payloads = Array.from({ length: 400 }, (_, n) => ({ n }));
-    const tasks = await tw.enqueueTasks({ task_type: "coalesce", payloads });
-    const running = w.start();
-    await until("all 400 completed", async () => {
-      const [{ n }] = await sql.query("select count(*)::int as n from taskwarden.tasks where task_type = 'coalesce' and status = 'completed'");
-      return n === 400;
-    });
-    const summary = await w.stop();
-    await running;
+    const { tasks, summary } = await drain(w, "coalesce", Array.from({ length: 400 }, (_, n) => ({ n })));
     expect(summary.completed).toBe(400);
     const [{ results, events }] = await sql.query(
       `select count(*) filter (where (t.result->>'n')::int = (t.payload->>'n')::int)::int as results,
@@ -280,20 +290,9 @@ describe("Worker", () => {
   });
 
   it("prefetch: a busy worker claims in batches, not once per finished task", async () => {
-    const calls = new Map<string, number>();
-    const counted = new Taskwarden({
-      call: (fn, args) => (calls.set(fn, (calls.get(fn) ?? 0) + 1), tw.transport.call(fn, args)),
-      close: async () => {},
-    });
+    const { client: counted, calls } = countingClient();
     const w = new Worker({ type: "prefetch_many", handler: async () => {}, rpc: counted, ...fast, concurrency: 1, prefetch: 50 });
-    await tw.enqueueTasks({ task_type: "prefetch_many", payloads: Array.from({ length: 300 }, () => ({})) });
-    const running = w.start();
-    await until("all 300 completed", async () => {
-      const [{ n }] = await sql.query("select count(*)::int as n from taskwarden.tasks where task_type = 'prefetch_many' and status = 'completed'");
-      return n === 300;
-    });
-    const summary = await w.stop();
-    await running;
+    const { summary } = await drain(w, "prefetch_many", Array.from({ length: 300 }, () => ({})));
     expect(summary.completed).toBe(300);
     // 300 tasks, one slot: without prefetch that is >= 300 claims; with 50 refilled at half, about 300 / 25.
     expect(calls.get("claim_tasks")).toBeLessThan(40);
