@@ -64,8 +64,8 @@ const worker = new Worker({
   },
 });
 
-// Node would print an unhandled rejection without saying which query it was; a driver defect
-// hides there (a query postgres.js starts and nobody awaits), so name the query, then crash.
+// Node would print an unhandled rejection without saying which query it was: name the query
+// (a driver defect hides there: a query the driver starts and nobody awaits), then crash.
 process.on("unhandledRejection", (err) => {
   const q = (err as { query?: string } | undefined)?.query;
   process.stderr.write(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}${q ? `\nquery: ${q.trim()}` : ""}\n`);

@@ -90,30 +90,14 @@ interface ChaosWorker {
   stderr: string;
 }
 
-/** A worker process that died without being killed; the driver restarts it, as a supervisor would. */
+/**
+ * A worker process that died without being killed; the driver restarts it, as a supervisor
+ * would, and the run fails: a worker must ride out kills of its peers and a database restart.
+ */
 export interface Crash {
   workerId: string | undefined;
   exit: string;
   error: string;
-  /**
-   * "driver_defect": the postgres.js 3.4.x defect (porsager/postgres#1154, #1208): after the
-   * server cuts a connection, a write queued with setImmediate hits a null socket and throws an
-   * uncaught TypeError no caller can catch.
-   * "database_unavailable": the Worker stopped on an error because the database was down
-   * (restarting, refusing connections) when it needed it, e.g. its first heartbeat at boot.
-   * "unexpected": anything else; a failure of the run.
-   */
-  kind: "driver_defect" | "database_unavailable" | "unexpected";
-}
-
-const DRIVER_DEFECT = /TypeError: Cannot read properties of null \(reading 'write'\)\s+at Immediate\.nextWrite \([^)]*postgres\/src\/connection\.js/;
-const DATABASE_DOWN = /"sqlstate":"(57P0[1-3]|08\d{3})"|ECONNREFUSED|CONNECTION_(CLOSED|ENDED|DESTROYED)/;
-
-function crashKind(stderr: string): Crash["kind"] {
-  if (DRIVER_DEFECT.test(stderr)) return "driver_defect";
-  const last = stderr.trim().split("\n").at(-1) ?? "";
-  if (last.includes('"msg":"worker stopped on an error"') && DATABASE_DOWN.test(last)) return "database_unavailable";
-  return "unexpected";
 }
 
 interface PendingRecovery {
@@ -204,10 +188,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         workerId: w.workerId,
         exit: String(signal ?? code),
         error: w.stderr.trim().split("\n").slice(-12).join("\n"),
-        kind: crashKind(w.stderr),
       };
       crashes.push(crash);
-      log(`chaos: ${elapsed().toFixed(1)} s worker ${w.workerId} crashed (${crash.exit}, ${crash.kind}); restarting it`);
+      log(`chaos: ${elapsed().toFixed(1)} s worker ${w.workerId} crashed (${crash.exit}); restarting it`);
       spawnWorker();
     });
     workers.push(w);
@@ -478,7 +461,7 @@ async function finalReport(
   const failures = [...outcome.failures];
   for (const t of r.terminated.filter((t) => t.exit !== "0")) failures.push(`worker ${t.workerId} exited ${t.exit} after SIGTERM, not 0`);
   if (r.uniqueViolations !== 0) failures.push(`${r.uniqueViolations} unique violations met by the lease holder: an effect committed twice`);
-  for (const c of r.crashes.filter((c) => c.kind === "unexpected")) {
+  for (const c of r.crashes) {
     failures.push(`worker ${c.workerId} crashed (${c.exit}): ${c.error}`);
   }
   if (!(r.kills > 0 && r.freezes > 0 && r.restarts === 1)) {

@@ -2,13 +2,14 @@
 // results, status, recovery, lost leases, failures, timeouts, concurrency, NOTIFY wake-ups,
 // drains, runToCompletion. Process-level behaviour (signals, crashes) is in worker-process.test.ts.
 import { Writable } from "node:stream";
-import postgres from "postgres";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshDatabase } from "./support/db.ts";
 import { connect, Taskwarden, TaskwardenError, type ClaimedTask } from "../src/rpc/index.ts";
 import { PGliteTransport } from "../src/rpc/pglite.ts";
 import { PostgresTransport } from "../src/rpc/postgres.ts";
 import { migrate } from "../src/db/migrate.ts";
+import { Completions } from "../src/worker/completions.ts";
 import { createLogger } from "../src/log.ts";
 import type { SqlTransport } from "../src/rpc/sql.ts";
 import {
@@ -298,7 +299,7 @@ describe("Worker", () => {
     expect(calls.get("claim_tasks")).toBeLessThan(40);
   });
 
-  it("NOTIFY wakes an idle worker at once over postgres.js (its poll is a minute)", async () => {
+  it("NOTIFY wakes an idle worker at once over a direct connection (its poll is a minute)", async () => {
     const picked = deferred<number>();
     const w = worker("wake", async () => picked.resolve(Date.now()), { idleSleep: 60_000 });
     const running = w.start();
@@ -318,6 +319,23 @@ describe("Worker", () => {
     const summary = await w.start();
     expect(summary.reason).toBe("max_loops");
     expect((await workerRow(w.workerId))?.status).toBe("stopped");
+  });
+
+  it("WORKER_MAX_LOOPS with prefetch: the last loop claims only what it runs", async () => {
+    await tw.enqueueTasks({ task_type: "loops_prefetch", payloads: Array.from({ length: 12 }, () => ({})) });
+    const w = worker("loops_prefetch", async () => "ok", { maxLoops: 1, concurrency: 1, prefetch: 10 });
+    const summary = await w.start();
+    expect(summary).toMatchObject({ reason: "max_loops", completed: 1, released: 0 });
+    const [{ untouched }] = await sql.query(
+      "select count(*)::int as untouched from taskwarden.tasks where task_type = 'loops_prefetch' and status = 'queued' and attempts = 0",
+    );
+    expect(untouched).toBe(11);
+  });
+
+  it("refuses a prefetch that would hold more than one heartbeat renews", () => {
+    expect(() => worker("too_many", async () => {}, { concurrency: 10, prefetch: 9_995 })).toThrow(
+      /Worker option prefetch plus concurrency must be at most 10000 \(got 10 \+ 9995\)/,
+    );
   });
 
   it("a remote drain (request_worker_stop) stops it after its next heartbeat", async () => {
@@ -376,13 +394,13 @@ describe("WorkerHeartbeat on its own", () => {
 
   it("a failed beat is logged and retried, never thrown at the caller", async () => {
     // Real failures: the heartbeat table is locked and this connection's statements time out.
-    const db = postgres(dbUrl, { max: 2, connection: { statement_timeout: 150 } });
+    const db = new pg.Pool({ connectionString: dbUrl, max: 2, options: "-c statement_timeout=150" });
     const lines: { msg: string }[] = [];
     const logger = createLogger({
       level: "warn",
       destination: new Writable({ write: (c, _e, cb) => (lines.push(JSON.parse(String(c))), cb()) }),
     });
-    const hb = new WorkerHeartbeat({ rpc: new PostgresTransport({ sql: db }), workerType: "flaky", intervalSeconds: 0.1, logger });
+    const hb = new WorkerHeartbeat({ rpc: new PostgresTransport({ pool: db }), workerType: "flaky", intervalSeconds: 0.1, logger });
     try {
       await hb.start();
       const before = hb.lastResult!.server_time;
@@ -443,5 +461,43 @@ describe("on the embedded PGlite", () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe("Completions", () => {
+  it("one bad result in a coalesced batch fails alone; the others complete", async () => {
+    const claimed = async (n: number) => {
+      await tw.enqueueTasks({ task_type: "batch_bad", payloads: Array.from({ length: n }, () => ({})) });
+      return tw.claimTasks({ worker_id: "batch-bad#1", task_types: ["batch_bad"], batch_size: n });
+    };
+    const [a, b, c] = await claimed(3);
+    const completions = new Completions(tw);
+    // a goes alone at once; b and c queue behind it and share the next complete_tasks.
+    const outcomes = await Promise.allSettled([
+      completions.complete(a.id, a.lease_token, { ok: 1 }),
+      completions.complete(b.id, b.lease_token, { bad: "\u0000" }), // jsonb cannot store NUL
+      completions.complete(c.id, c.lease_token, { ok: 3 }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    const err = (outcomes[1] as PromiseRejectedResult).reason as TaskwardenError;
+    expect(err).toBeInstanceOf(TaskwardenError);
+    expect(err.sqlstate).toBe("22P05");
+    expect((await task(a.id)).status).toBe("completed");
+    expect((await task(b.id)).status).toBe("running");
+    expect((await task(c.id)).result).toEqual({ ok: 3 });
+  });
+
+  it("a lost lease in a batch rejects that task with TW001 and completes the rest", async () => {
+    await tw.enqueueTasks({ task_type: "batch_lost", payloads: [{}, {}, {}] });
+    const [a, b, c] = await tw.claimTasks({ worker_id: "batch-lost#1", task_types: ["batch_lost"], batch_size: 3 });
+    const completions = new Completions(tw);
+    const outcomes = await Promise.allSettled([
+      completions.complete(a.id, a.lease_token, null),
+      completions.complete(b.id, "00000000-0000-4000-8000-000000000000", null),
+      completions.complete(c.id, c.lease_token, null),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(((outcomes[1] as PromiseRejectedResult).reason as TaskwardenError).leaseLost).toBe(true);
+    expect((await task(b.id)).status).toBe("running");
   });
 });

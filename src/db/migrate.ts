@@ -1,11 +1,10 @@
 // Applies supabase/migrations/*.sql in order, recording each in the table the supabase CLI
 // uses (supabase_migrations.schema_migrations), so `supabase db push` and this agree on what
-// is applied. Works on a postgres.js connection and on PGlite.
+// is applied. Works on a direct connection (node-postgres) and on PGlite.
 
 import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import type { PGlite } from "@electric-sql/pglite";
-import type postgres from "postgres";
 import { encodeParam } from "../rpc/sql.ts";
 import { PGliteTransport } from "../rpc/pglite.ts";
 import { PostgresTransport } from "../rpc/postgres.ts";
@@ -33,7 +32,7 @@ export interface MigrateOptions {
   onApplied?: (m: Migration, ms: number) => void;
 }
 
-export type MigrationTarget = postgres.Sql | PGlite | PostgresTransport | PGliteTransport;
+export type MigrationTarget = PGlite | PostgresTransport | PGliteTransport;
 
 /** One session: the advisory lock and explicit BEGIN/COMMIT must all run on the same connection. */
 interface Session {
@@ -102,11 +101,8 @@ export async function migrate(target: MigrationTarget, options: MigrateOptions =
 
 async function openSession(target: MigrationTarget): Promise<Session> {
   if (target instanceof PGliteTransport) return pgliteSession(target.db);
-  if (target instanceof PostgresTransport) return postgresSession(target.sql);
-  if (typeof (target as PGlite).exec === "function" && typeof (target as PGlite).listen === "function") {
-    return pgliteSession(target as PGlite);
-  }
-  return postgresSession(target as postgres.Sql);
+  if (target instanceof PostgresTransport) return postgresSession(target);
+  return pgliteSession(target);
 }
 
 function pgliteSession(db: PGlite): Session {
@@ -119,17 +115,14 @@ function pgliteSession(db: PGlite): Session {
   };
 }
 
-async function postgresSession(sql: postgres.Sql): Promise<Session> {
-  // postgres.js 3.4 drops a reserve() that has to open a new connection when fetch_types is off
-  // (it never resolves): one query first leaves an open connection for reserve() to take.
-  await sql`select 1`;
-  const conn = await sql.reserve();
+async function postgresSession(transport: PostgresTransport): Promise<Session> {
+  const client = await transport.pool.connect();
   return {
     // No parameters: the simple protocol, which runs a whole multi-statement file.
     exec: async (text) => {
-      await conn.unsafe(text);
+      await client.query(text);
     },
-    query: async (text, params = []) => (await conn.unsafe(text, params)) as unknown as Record<string, unknown>[],
-    release: async () => conn.release(),
+    query: async (text, params = []) => (await client.query(text, params)).rows as Record<string, unknown>[],
+    release: async () => client.release(),
   };
 }

@@ -1,16 +1,22 @@
-// RpcTransport over a direct Postgres connection (postgres.js). The only transport that can
+// RpcTransport over a direct Postgres connection (node-postgres). The only transport that can
 // commit a handler's own writes together with complete_task (exactly-once effects), and the
 // only one with LISTEN/NOTIFY wake-ups besides PGlite.
+//
+// Why node-postgres: a worker has to outlive a database restart. postgres.js 3.4.9 (the latest)
+// left queries pending forever after `pg_ctl restart` under concurrent use, and crashed the
+// process from a timer (`nextWrite` on a nulled socket); pg's pool drops the broken clients and
+// the next query opens a new one.
 
-import postgres from "postgres";
+import { createHash, randomUUID } from "node:crypto";
+import pg from "pg";
 import { TaskwardenError, type Row } from "./transport.ts";
 import { SqlRpc, toTaskwardenError, type SqlExecutor, type SqlTransaction, type SqlTransport } from "./sql.ts";
 
 export interface PostgresTransportOptions {
   /** A postgres:// URL; the transport opens (and closes) its own pool. */
   url?: string;
-  /** Or an existing postgres.js instance, which the caller keeps ownership of. */
-  sql?: postgres.Sql;
+  /** Or an existing pg.Pool, which the caller keeps ownership of. */
+  pool?: pg.Pool;
   /** Pool size of an owned pool (default 4: claims, completions and heartbeats overlap). */
   max?: number;
   /**
@@ -23,43 +29,65 @@ export interface PostgresTransportOptions {
   onNotice?: (message: string) => void;
 }
 
+/** Seconds between attempts to re-open a LISTEN connection the server dropped. */
+const LISTEN_RETRY_MS = 1000;
+
 export class PostgresTransport implements SqlTransport {
-  readonly sql: postgres.Sql;
-  readonly #owned: boolean;
+  readonly pool: pg.Pool;
   readonly pooled: boolean;
+  readonly #owned: boolean;
   readonly #rpc: SqlRpc;
+  readonly #connection: pg.ClientConfig;
+  readonly #listeners = new Set<() => Promise<void>>();
   #closed = false;
 
   constructor(options: string | PostgresTransportOptions) {
     const opts = typeof options === "string" ? { url: options } : options;
     this.pooled = opts.pooled ?? (opts.url ? isTransactionPooler(opts.url) : false);
-    if (opts.sql) {
-      this.sql = opts.sql;
+    // Timestamps inside the JSON rows are rendered in the session time zone.
+    this.#connection = opts.url
+      ? { connectionString: withoutPoolerFlag(opts.url), application_name: "taskwarden", options: "-c TimeZone=UTC" }
+      : {};
+    if (opts.pool) {
+      this.pool = opts.pool;
       this.#owned = false;
     } else if (opts.url) {
-      this.sql = postgres(withoutPoolerFlag(opts.url), {
-        max: opts.max ?? 4,
-        prepare: !this.pooled,
-        onnotice: (n) => opts.onNotice?.(String(n.message)),
-        // postgres.js 3.4 runs its array-type query on every new connection without a handler:
-        // when the server cuts that connection (a restart), the rejection is unhandled and takes
-        // the whole worker process down. Every RPC argument travels as text cast in SQL and every
-        // row as jsonb, so nothing here needs those types; a query() selecting a bare array gets
-        // it as Postgres text (select to_jsonb(...) for a parsed one).
-        fetch_types: false,
-        // Timestamps inside the JSON rows are rendered in the session time zone.
-        connection: { TimeZone: "UTC", application_name: "taskwarden" },
-      });
+      this.pool = new pg.Pool({ ...this.#connection, max: opts.max ?? 4 });
       this.#owned = true;
+      // A restart kills idle clients too: the pool drops them, and the next query opens another.
+      this.pool.on("error", () => {});
+      if (opts.onNotice) this.pool.on("connect", (c) => c.on("notice", (n) => opts.onNotice!(n.message ?? "")));
     } else {
-      throw new TypeError("PostgresTransport needs a url or a postgres.js sql instance");
+      throw new TypeError("PostgresTransport needs a url or a pg.Pool");
     }
-    this.#rpc = new SqlRpc(this.#executor(this.sql));
+    // A checked-out client whose server goes away emits "error" besides failing its query; with
+    // no listener that event would be thrown and take the process down.
+    this.pool.on("connect", (c) => c.on("error", () => {}));
+    this.#rpc = new SqlRpc(this.#executor(this.pool));
   }
 
-  #executor(sql: postgres.Sql | postgres.TransactionSql): SqlExecutor {
-    return async (text, params) =>
-      (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: !this.pooled })) as unknown as Row[];
+  #executor(on: pg.Pool | pg.PoolClient): SqlExecutor {
+    const run = async (client: pg.PoolClient, text: string, params: unknown[]) => {
+      // Named statements are prepared once per connection; a transaction pooler cannot keep
+      // them. The name is unique per connection too: behind `npm start`'s embedded server many
+      // connections share one session.
+      const name = this.pooled || params.length === 0 ? undefined : `${connectionTag(client)}_${statementHash(text)}`;
+      return (await client.query({ name, text, values: params })).rows as Row[];
+    };
+    if (!(on instanceof pg.Pool)) return (text, params) => run(on, text, params);
+    return async (text, params) => {
+      const client = await on.connect();
+      let broken: Error | undefined;
+      try {
+        return await run(client, text, params);
+      } catch (err) {
+        // A database error leaves the connection usable; anything else (a socket) does not.
+        if (!(err instanceof pg.DatabaseError)) broken = err as Error;
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    };
   }
 
   call(fn: string, args?: Record<string, unknown>): Promise<Row[]> {
@@ -71,44 +99,106 @@ export class PostgresTransport implements SqlTransport {
   }
 
   async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
     try {
-      return (await this.sql.begin(async (txSql) => {
-        const exec = this.#executor(txSql as unknown as postgres.Sql);
-        const rpc = this.#rpc;
-        const tx: SqlTransaction = {
-          call: (name, args) => rpc.call(name, args, exec),
-          query: <R extends Row = Row>(text: string, params: unknown[] = []) => rpc.query<R>(text, params, exec),
-          close: async () => {},
-        };
-        return fn(tx);
-      })) as T;
+      client = await this.pool.connect();
     } catch (err) {
+      throw toTaskwardenError(err);
+    }
+    let broken: Error | undefined;
+    try {
+      await client.query("begin");
+      const exec = this.#executor(client);
+      const rpc = this.#rpc;
+      const tx: SqlTransaction = {
+        call: (name, args) => rpc.call(name, args, exec),
+        query: <R extends Row = Row>(text: string, params: unknown[] = []) => rpc.query<R>(text, params, exec),
+        close: async () => {},
+      };
+      const value = await fn(tx);
+      await client.query("commit");
+      return value;
+    } catch (err) {
+      await client.query("rollback").catch((e: Error) => (broken = e));
       // The caller's own errors pass through untouched; driver errors (a failed COMMIT) are mapped.
-      throw err instanceof postgres.PostgresError ? toTaskwardenError(err) : err;
+      throw err instanceof pg.DatabaseError || isSocketError(err) ? toTaskwardenError(err) : err;
+    } finally {
+      // A client whose rollback failed is in an unknown state: destroy it, never reuse it.
+      client.release(broken);
     }
   }
 
+  /**
+   * LISTEN on a connection of its own, re-opened (and re-LISTENed) when the server drops it;
+   * notifications sent while it was down are missed, which the worker's poll covers.
+   */
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
     if (this.pooled) {
       throw new TaskwardenError("LISTEN is not available through a transaction-mode pooler", {
         hint: "Use the direct connection (port 5432) for NOTIFY wake-ups; workers poll meanwhile.",
       });
     }
+    let client: pg.Client | undefined;
+    let stopped = false;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    const open = async (): Promise<void> => {
+      const c = new pg.Client(this.#connection.connectionString ? this.#connection : (this.pool.options as pg.ClientConfig));
+      c.on("notification", (m) => m.channel === channel && onNotify(m.payload ?? ""));
+      c.on("error", () => {}); // followed by "end"
+      c.on("end", () => {
+        if (stopped || client !== c) return;
+        client = undefined;
+        retry = setTimeout(reopen, LISTEN_RETRY_MS);
+        retry.unref?.();
+      });
+      await c.connect();
+      await c.query(`listen ${pg.escapeIdentifier(channel)}`);
+      client = c;
+    };
+    const reopen = () => {
+      if (stopped) return;
+      open().catch(() => {
+        retry = setTimeout(reopen, LISTEN_RETRY_MS);
+        retry.unref?.();
+      });
+    };
     try {
-      const { unlisten } = await this.sql.listen(channel, (payload) => onNotify(payload));
-      return async () => {
-        if (!this.#closed) await unlisten();
-      };
+      await open();
     } catch (err) {
       throw toTaskwardenError(err);
     }
+    const unlisten = async () => {
+      stopped = true;
+      clearTimeout(retry);
+      this.#listeners.delete(unlisten);
+      await client?.end().catch(() => {});
+    };
+    this.#listeners.add(unlisten);
+    return unlisten;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#owned) await this.sql.end({ timeout: 5 });
+    await Promise.all([...this.#listeners].map((u) => u()));
+    if (this.#owned) await this.pool.end();
   }
+}
+
+const tags = new WeakMap<pg.PoolClient, string>();
+
+function connectionTag(client: pg.PoolClient): string {
+  let tag = tags.get(client);
+  if (!tag) tags.set(client, (tag = `tw${randomUUID().slice(0, 8)}`));
+  return tag;
+}
+
+function statementHash(text: string): string {
+  return createHash("sha1").update(text).digest("hex").slice(0, 16);
+}
+
+function isSocketError(err: unknown): boolean {
+  return err instanceof Error && !(err instanceof TaskwardenError) && typeof (err as { code?: unknown }).code === "string";
 }
 
 function isTransactionPooler(url: string): boolean {

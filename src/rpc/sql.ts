@@ -1,4 +1,4 @@
-// The SQL both direct transports (postgres.js, PGlite) send, built in one place so they cannot
+// The SQL both direct transports (node-postgres, PGlite) send, built in one place so they cannot
 // drift apart. Web-standard code only.
 //
 // Every call is `select to_jsonb(r) as row from taskwarden.<fn>(a => $1::text::<type>, …) as r`:
@@ -18,7 +18,7 @@ export interface SqlTransaction extends RpcTransport {
   query<T extends Row = Row>(text: string, params?: unknown[]): Promise<T[]>;
 }
 
-/** A transport over a direct database connection (postgres.js, PGlite). */
+/** A transport over a direct database connection (node-postgres, PGlite). */
 export interface SqlTransport extends RpcTransport {
   /** Commits `fn`'s SQL and RPCs together, or rolls all of them back when it throws. */
   transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T>;
@@ -135,11 +135,12 @@ interface DriverError {
   detail?: string;
 }
 
-/** Maps a driver error (postgres.js PostgresError, PGlite DatabaseError, socket errors) to a TaskwardenError. */
+/** Maps a driver error (pg or PGlite DatabaseError, socket errors) to a TaskwardenError. */
 export function toTaskwardenError(err: unknown, fn?: string): TaskwardenError {
   if (err instanceof TaskwardenError) return err;
   const e = (err ?? {}) as DriverError;
-  const sqlstate = typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined;
+  // A SQLSTATE has a digit; a socket error's code (EPIPE, ECONNRESET) has none.
+  const sqlstate = typeof e.code === "string" && /^(?=.*\d)[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined;
   const message = typeof e.message === "string" && e.message ? e.message : String(err);
   return new TaskwardenError(message, {
     sqlstate,

@@ -53,8 +53,11 @@ export class TaskwardenError extends Error {
   get notFound(): boolean {
     return this.sqlstate === SQLSTATE.notFound;
   }
-  /** Connection trouble (no SQLSTATE, class 08, 57P shutdown, 53 resources): worth retrying. */
+  /**
+   * Worth retrying: connection trouble (no SQLSTATE, class 08, 57P shutdown, 53 resources), a
+   * deadlock or a serialization failure.
+   */
   get transient(): boolean {
-    return !this.sqlstate || /^(08|57P|53)/.test(this.sqlstate);
+    return !this.sqlstate || /^(08|57P|53|40P01|40001)/.test(this.sqlstate);
   }
 }

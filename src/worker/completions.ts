@@ -34,6 +34,15 @@ export class Completions {
     });
   }
 
+  async #one(p: Pending): Promise<void> {
+    try {
+      await this.tw.completeTask({ task_id: p.id, lease_token: p.token, result: p.result ?? null });
+      p.resolve();
+    } catch (err) {
+      p.reject(err);
+    }
+  }
+
   async #flush(): Promise<void> {
     this.#flushing = true;
     try {
@@ -51,7 +60,12 @@ export class Completions {
             else p.reject(leaseLost(p.id));
           }
         } catch (err) {
-          for (const p of batch) p.reject(err);
+          if (batch.length === 1 || (err instanceof TaskwardenError && err.transient)) {
+            for (const p of batch) p.reject(err);
+          } else {
+            // One bad result (a \u0000 in a string, say) must not fail the others: each alone.
+            await Promise.all(batch.map((p) => this.#one(p)));
+          }
         }
       }
     } finally {

@@ -129,6 +129,8 @@ interface Entry {
 }
 
 const FATAL_SQLSTATES = new Set(["TW002", "TW003", "42883", "42501"]);
+/** How long a stopping worker waits for reports after the grace period. */
+const REPORT_MARGIN_MS = 5000;
 /** How long a starting worker waits for an unreachable database before it gives up. */
 const STARTUP_RETRY_MS = 30_000;
 
@@ -185,7 +187,9 @@ export class Worker {
     this.#concurrency = options.concurrency ?? cfg.WORKER_CONCURRENCY;
     if (!Number.isInteger(this.#concurrency) || this.#concurrency < 1) throw bad("concurrency", `must be a whole number >= 1 (got ${this.#concurrency})`);
     this.#prefetch = options.prefetch ?? 0;
-    if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0 || this.#prefetch > 10_000) throw bad("prefetch", `must be a whole number from 0 to 10000 (got ${this.#prefetch})`);
+    if (!Number.isInteger(this.#prefetch) || this.#prefetch < 0) throw bad("prefetch", `must be a whole number >= 0 (got ${this.#prefetch})`);
+    // Every held task is renewed by one heartbeat, which takes at most 10,000 ids.
+    if (this.#concurrency + this.#prefetch > 10_000) throw bad("prefetch", `plus concurrency must be at most 10000 (got ${this.#concurrency} + ${this.#prefetch})`);
     const heartbeatSeconds = options.heartbeatSeconds ?? cfg.WORKER_HEARTBEAT_INTERVAL;
     if (!(heartbeatSeconds > 0)) throw bad("heartbeatSeconds", `must be > 0 (got ${heartbeatSeconds})`);
     this.#leaseSeconds = options.leaseSeconds ?? cfg.TASK_LEASE_S;
@@ -332,7 +336,10 @@ export class Worker {
       this.#startQueued();
       const free = this.#concurrency - this.#inflight.size;
       // With a local queue, refill it once it is half empty rather than after every task.
-      const want = free > 0 || this.#queue.length <= this.#prefetch / 2 ? free + this.#prefetch - this.#queue.length : 0;
+      let want = free > 0 || this.#queue.length <= this.#prefetch / 2 ? free + this.#prefetch - this.#queue.length : 0;
+      // The last loop WORKER_MAX_LOOPS allows claims only what it will run; claim_tasks takes 1000 at most.
+      if (this.#maxLoops !== undefined && this.#loops + 1 >= this.#maxLoops) want = Math.min(want, free);
+      want = Math.min(want, 1000);
       if (want > 0) {
         let tasks: ClaimedTask[];
         try {
@@ -620,8 +627,11 @@ export class Worker {
       e.state = "released";
       e.ac.abort(new WorkerShutdownError(e.task.id));
     }
-    // Results still on their way must land before stop_worker hands back what is left.
-    await Promise.allSettled([...this.#reporting]);
+    // Results still on their way must land before stop_worker hands back what is left; a report
+    // stuck past the grace period (plus a few seconds) is abandoned: its task is handed back, and
+    // a late completion is refused by the fence.
+    const reportDeadline = Math.max(this.#graceDeadline ?? 0, performance.now()) + REPORT_MARGIN_MS - performance.now();
+    await Promise.race([Promise.allSettled([...this.#reporting]), new Promise((r) => setTimeout(r, reportDeadline).unref?.())]);
     // stop_worker hands back, without spending an attempt, every task this worker still holds.
     this.#summary.released = await this.heartbeat.stop({ releaseTasks: true });
     this.#queue = [];
