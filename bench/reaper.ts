@@ -18,9 +18,9 @@ export interface ReaperRun {
   rows: number;
   /** No lease expired, 100 tasks in flight: the steady state the < 5 ms target is about. */
   idle: IdleFigures;
-  /** No lease expired, 1% of the table running (the in-flight set is what an idle reap reads). */
-  idleOnePercent: IdleFigures;
-  /** 1% of the rows running with an expired lease. */
+  /** No lease expired, `percent` of the table running (the in-flight set is what an idle reap reads). */
+  idleInFlight: IdleFigures;
+  /** `percent` of the rows running with an expired lease. */
   expired: {
     expired: number;
     /** The first reap() call: it requeues up to reap_batch * reap_max_rounds rows. */
@@ -33,29 +33,29 @@ export interface ReaperRun {
     reps: number;
   };
   /** auto_explain output for the statements of reap() that read tasks. */
-  plans: { idle: string[]; idleOnePercent: string[]; expired: string[] };
+  plans: { idle: string[]; idleInFlight: string[]; expired: string[] };
 }
 
 const WORKERS = 100;
 
-async function build(sql: Sql, rows: number): Promise<void> {
+async function build(sql: Sql, rows: number, every: number): Promise<void> {
   await sql`
     insert into taskwarden.worker_heartbeats (worker_id, worker_type, status, last_heartbeat_at, lease_expires_at)
     select 'bench-' || g || '#b', 'bench', 'processing', now(), now() + interval '5 minutes'
     from generate_series(0, ${WORKERS - 1}::int) g`;
-  // Every 100th row is running (a live lease, a fresh heartbeat); the rest completed.
+  // Every `every`-th row is running (a live lease, a fresh heartbeat); the rest completed.
   await sql`
     insert into taskwarden.tasks (task_type, payload, status, attempts, max_attempts, owner_id, lease_token,
                                   lease_seconds, lease_expires_at, last_heartbeat, started_at, completed_at,
                                   result, created_at, updated_at)
-    select case when g % 100 = 0 then 'bench_running' else 'bench' end,
+    select case when g % ${every}::int = 0 then 'bench_running' else 'bench' end,
            jsonb_build_object('n', g),
-           case when g % 100 = 0 then 'running' else 'completed' end,
+           case when g % ${every}::int = 0 then 'running' else 'completed' end,
            1, 3, 'bench-' || ((g / 100) % ${WORKERS}::int) || '#b', gen_random_uuid(), 600,
-           case when g % 100 = 0 then now() + interval '10 minutes' end,
+           case when g % ${every}::int = 0 then now() + interval '10 minutes' end,
            now() - interval '1 minute', now() - interval '2 minutes',
-           case when g % 100 = 0 then null else now() - interval '1 minute' end,
-           case when g % 100 = 0 then null else '{"ok": true}'::jsonb end,
+           case when g % ${every}::int = 0 then null else now() - interval '1 minute' end,
+           case when g % ${every}::int = 0 then null else '{"ok": true}'::jsonb end,
            now() - interval '1 hour', now() - interval '1 minute'
     from generate_series(1, ${rows}::int) g`;
   await sql`
@@ -64,7 +64,7 @@ async function build(sql: Sql, rows: number): Promise<void> {
   await sql`vacuum analyze`;
 }
 
-/** Puts the 1% back in the state "running, lease expired 1 minute ago", as if nothing happened. */
+/** Puts the in-flight share back in the state "running, lease expired 1 minute ago", as if nothing happened. */
 async function expireRunning(sql: Sql): Promise<void> {
   await sql`
     update taskwarden.tasks
@@ -133,6 +133,8 @@ export async function measureReaper(o: {
   rows: number;
   idleCalls?: number;
   expiredReps?: number;
+  /** The share of rows in flight, then expired (default 1). */
+  percent?: number;
 }): Promise<ReaperRun> {
   const db = "bench_reaper";
   await createDatabase(o.admin, db, o.template);
@@ -140,11 +142,12 @@ export async function measureReaper(o: {
   const sql = connect(url);
   const idleCalls = o.idleCalls ?? 30;
   try {
-    await build(sql, o.rows);
-    const onePercent = Math.floor(o.rows / 100);
+    const every = Math.round(100 / (o.percent ?? 1));
+    await build(sql, o.rows, every);
+    const inFlight = Math.floor(o.rows / every);
 
-    const idleOnePercent = await idleFigures(sql, onePercent, idleCalls);
-    const idleOnePercentPlans = await explain(url);
+    const idleInFlight = await idleFigures(sql, inFlight, idleCalls);
+    const idleInFlightPlans = await explain(url);
 
     const reps = o.expiredReps ?? 3;
     const drains = [];
@@ -152,9 +155,9 @@ export async function measureReaper(o: {
       await expireRunning(sql);
       const calls = [];
       let total = 0;
-      while (total < onePercent) {
+      while (total < inFlight) {
         const r = await timedReap(sql);
-        if (r.requeued === 0) throw new Error(`reap() stopped after ${total} of ${onePercent} expired tasks`);
+        if (r.requeued === 0) throw new Error(`reap() stopped after ${total} of ${inFlight} expired tasks`);
         total += r.requeued;
         calls.push(r);
       }
@@ -166,11 +169,11 @@ export async function measureReaper(o: {
     // Back to a small in-flight set: 100 running tasks with live leases; the rest is history.
     await sql`
       update taskwarden.tasks
-      set status = case when (payload ->> 'n')::int <= 100 * 100 then 'running' else 'completed' end,
-          completed_at = case when (payload ->> 'n')::int <= 100 * 100 then null else now() end,
+      set status = case when (payload ->> 'n')::int <= 100 * ${every}::int then 'running' else 'completed' end,
+          completed_at = case when (payload ->> 'n')::int <= 100 * ${every}::int then null else now() end,
           owner_id = 'bench-' || (((payload ->> 'n')::int / 100) % ${WORKERS}::int) || '#b',
           lease_token = gen_random_uuid(), lease_seconds = 600,
-          lease_expires_at = case when (payload ->> 'n')::int <= 100 * 100 then now() + interval '10 minutes' end,
+          lease_expires_at = case when (payload ->> 'n')::int <= 100 * ${every}::int then now() + interval '10 minutes' end,
           last_heartbeat = now(), run_at = created_at, attempts = 1, crash_count = 0, errors = '[]', last_error = null
       where task_type = 'bench_running'`;
     await sql`vacuum analyze`;
@@ -182,17 +185,17 @@ export async function measureReaper(o: {
     return {
       rows: o.rows,
       idle,
-      idleOnePercent,
+      idleInFlight,
       expired: {
-        expired: onePercent,
+        expired: inFlight,
         firstCallMs: median(drains.map((calls) => calls[0].ms)),
         firstCallRequeued: drains[0][0].requeued,
         calls: drains[0].length,
         drainMs,
-        msPerRequeued: drainMs / onePercent,
+        msPerRequeued: drainMs / inFlight,
         reps,
       },
-      plans: { idle: idlePlans, idleOnePercent: idleOnePercentPlans, expired: expiredPlans },
+      plans: { idle: idlePlans, idleInFlight: idleInFlightPlans, expired: expiredPlans },
     };
   } finally {
     await sql.end({ timeout: 5 });
