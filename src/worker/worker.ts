@@ -340,6 +340,9 @@ export class Worker {
       // The last loop WORKER_MAX_LOOPS allows claims only what it will run; claim_tasks takes 1000 at most.
       if (this.#maxLoops !== undefined && this.#loops + 1 >= this.#maxLoops) want = Math.min(want, free);
       want = Math.min(want, 1000);
+      // Backpressure: results not yet reported count against the claim, so a database that
+      // reports slower than handlers run does not let claimed-but-unreported tasks pile up.
+      if (this.#reporting.size - this.#inflight.size >= this.#concurrency + this.#prefetch) want = 0;
       if (want > 0) {
         let tasks: ClaimedTask[];
         try {
@@ -479,6 +482,7 @@ export class Worker {
     const done = this.#execute(entry, free).finally(() => {
       free();
       this.#reporting.delete(done);
+      this.#wake?.();
     });
     this.#reporting.add(done);
   }

@@ -1,7 +1,10 @@
 -- complete_tasks answers a retried call the way complete_task does: a task already completed
 -- with the same lease_token counts as completed, so a worker that lost the first answer in
 -- transit (a connection reset after the commit) does not mistake its own completion for a
--- lost lease.
+-- lost lease. And it finds its rows by primary key whatever the statistics say: planned from
+-- statistics taken while nothing was running, the join read every running row on each call,
+-- slowing down as the backlog it caused grew (a worker's throughput fell from 5,000 to 1,000
+-- tasks/s).
 
 create or replace function taskwarden.complete_tasks(task_ids bigint[], lease_tokens uuid[], results jsonb[] default null)
 returns table (task_id bigint, completed boolean)
@@ -28,7 +31,7 @@ begin
       update taskwarden.tasks t
       set status = 'completed', result = i.result, completed_at = now(), lease_expires_at = null, updated_at = now()
       from input i
-      where t.id = i.id and t.lease_token = i.token and t.status = 'running'
+      where t.id = any (complete_tasks.task_ids) and t.id = i.id and t.lease_token = i.token and t.status = 'running'
       returning t.id, t.run_id, t.owner_id, t.attempts
     ), logged as (
       insert into taskwarden.task_events (task_id, run_id, event, worker_id, attempt)
