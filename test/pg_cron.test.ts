@@ -14,6 +14,14 @@ it("schedules taskwarden-reap every minute", async () => {
   ]);
 });
 
+it("does not schedule the reaper edge function where pg_net and Vault are missing (the migration's NOTICE path)", async () => {
+  const [{ net, vault }] = await sql`select
+      exists (select from pg_catalog.pg_available_extensions where name = 'pg_net') as net,
+      exists (select from pg_catalog.pg_namespace where nspname = 'vault') as vault`;
+  expect(net && vault).toBe(false); // this cluster is plain Postgres + pg_cron
+  expect(await sql`select jobname from cron.job where jobname = 'taskwarden-reaper-edge'`).toEqual([]);
+});
+
 it("pg_cron runs it, and the reap is logged with source pg_cron", { timeout: 150_000 }, async () => {
   // A task whose worker died, for the cron-driven reap to take back.
   await sql`select taskwarden.enqueue_task('cron-probe')`;

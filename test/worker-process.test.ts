@@ -335,7 +335,7 @@ describe("an idle worker", () => {
     await new Promise((r) => setTimeout(r, 3000)); // a few polls and beats
     const status = readFileSync(`/proc/${a.proc.pid}/status`, "utf8");
     const rssKb = Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]);
-    console.log(`[measure] idle worker RSS (node + tsx + postgres.js, heartbeat 1 s): ${(rssKb / 1024).toFixed(1)} MiB`);
+    console.log(`[measure] idle worker RSS (node + tsx + node-postgres, heartbeat 1 s): ${(rssKb / 1024).toFixed(1)} MiB`);
     expect(rssKb).toBeGreaterThan(10_000);
     expect(rssKb).toBeLessThan(200_000);
     a.proc.kill("SIGINT");

@@ -1,11 +1,11 @@
 // Serves an in-process PGlite to other processes over the Postgres wire protocol, so the demo's
-// workers are real child processes (killable with SIGKILL) with their own postgres.js
+// workers are real child processes (killable with SIGKILL) with their own node-postgres
 // connections, and `taskwarden` commands in another terminal reach the database `npm start` holds.
 //
 // PGlite is one session. Clients are multiplexed onto it one protocol cycle at a time (up to
 // Sync / a simple Query); a client inside a transaction keeps the session until it leaves it,
 // so no statement of another client ever runs inside someone else's transaction. Named
-// prepared statements do not collide: postgres.js names them randomly per connection.
+// prepared statements do not collide: the direct transport names them per connection.
 import { createServer, type Server, type Socket } from "node:net";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { PGlite } from "@electric-sql/pglite";
@@ -190,7 +190,7 @@ export async function servePGlite(opts: PGliteServerOptions): Promise<PGliteServ
       for (const m of backendMessages(out)) {
         if (m.type === "A") {
           // A NOTIFY reaches every listening session of a real server; here all clients get it
-          // (postgres.js ignores channels it does not listen on).
+          // (clients ignore channels they do not listen on).
           for (const c of clients) if (c.#state === "ready") c.socket.write(m.bytes);
           continue;
         }

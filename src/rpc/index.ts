@@ -1,5 +1,5 @@
 // connect(): the one place that decides how this process reaches taskwarden.
-// DATABASE_URL → postgres.js; SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY → supabase-js (PostgREST);
+// DATABASE_URL → node-postgres; SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY → supabase-js (PostgREST);
 // otherwise the embedded PGlite in TASKWARDEN_DATA_DIR. Transports are imported lazily so a
 // process only loads the driver it uses.
 
@@ -20,7 +20,7 @@ export type ConnectConfig = Partial<
    * else will set it up), false for a server, which is migrated once by `taskwarden migrate`.
    */
   migrate?: boolean;
-  /** Server NOTICEs (postgres.js only). */
+  /** Server NOTICEs (direct connections only). */
   onNotice?: (message: string) => void;
 };
 

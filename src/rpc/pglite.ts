@@ -1,5 +1,5 @@
 // RpcTransport over PGlite: the embedded default (no server to run), with the same SQL as the
-// postgres.js transport. PGlite is one in-process session, so only one process may open a
+// node-postgres transport. PGlite is one in-process session, so only one process may open a
 // data directory at a time.
 
 import { PGlite } from "@electric-sql/pglite";

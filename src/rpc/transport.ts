@@ -1,4 +1,4 @@
-// The one seam between TypeScript and the SQL engine. Every implementation (postgres.js,
+// The one seam between TypeScript and the SQL engine. Every implementation (node-postgres,
 // PGlite, supabase-js) calls taskwarden.<fn> with named arguments and hands back plain rows,
 // so the worker SDK, CLI, dashboard and edge function never care how they are connected.
 // Web-standard code only: the Deno edge function imports this file too.
