@@ -99,15 +99,13 @@ export class PostgresTransport implements SqlTransport {
   }
 
   async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw toTaskwardenError(err);
-    }
+    // The driver's own statements (connect, BEGIN, COMMIT) map their errors; the caller's errors
+    // pass through untouched (its RPCs and queries inside map theirs already).
+    const driver = <R>(p: Promise<R>) => p.catch((err: unknown) => Promise.reject(toTaskwardenError(err)));
+    const client = await driver(this.pool.connect());
     let broken: Error | undefined;
     try {
-      await client.query("begin");
+      await driver(client.query("begin"));
       const exec = this.#executor(client);
       const rpc = this.#rpc;
       const tx: SqlTransaction = {
@@ -116,12 +114,11 @@ export class PostgresTransport implements SqlTransport {
         close: async () => {},
       };
       const value = await fn(tx);
-      await client.query("commit");
+      await driver(client.query("commit"));
       return value;
     } catch (err) {
       await client.query("rollback").catch((e: Error) => (broken = e));
-      // The caller's own errors pass through untouched; driver errors (a failed COMMIT) are mapped.
-      throw err instanceof pg.DatabaseError || isSocketError(err) ? toTaskwardenError(err) : err;
+      throw err;
     } finally {
       // A client whose rollback failed is in an unknown state: destroy it, never reuse it.
       client.release(broken);
@@ -195,10 +192,6 @@ function connectionTag(client: pg.PoolClient): string {
 
 function statementHash(text: string): string {
   return createHash("sha1").update(text).digest("hex").slice(0, 16);
-}
-
-function isSocketError(err: unknown): boolean {
-  return err instanceof Error && !(err instanceof TaskwardenError) && typeof (err as { code?: unknown }).code === "string";
 }
 
 function isTransactionPooler(url: string): boolean {
