@@ -105,10 +105,14 @@ comment on table taskwarden.reaper_runs is 'One row per reap() call: source, cou
 create table taskwarden.settings (
   key          text primary key,
   value        jsonb not null,
+  value_type   text not null check (value_type in ('integer', 'number', 'boolean')),
+  min_value    numeric,
+  max_value    numeric,
   description  text not null,
-  updated_at   timestamptz not null default now()
+  updated_at   timestamptz not null default now(),
+  constraint settings_range_ordered check (min_value is null or max_value is null or min_value <= max_value)
 );
-comment on table taskwarden.settings is 'Defaults the reaper and the functions read; edit with UPDATE.';
+comment on table taskwarden.settings is 'Defaults the reaper and the functions read; edit with UPDATE (each value is checked against value_type and its range when written).';
 
 alter table taskwarden.runs enable row level security;
 alter table taskwarden.tasks enable row level security;

@@ -1,20 +1,79 @@
 -- taskwarden: settings with their defaults, and the small helpers every function uses to read
 -- them and to validate arguments (SQLSTATE TW002 names the argument).
 
-insert into taskwarden.settings (key, value, description) values
-  ('lease_seconds',              '600',  'Default lease of a claim, seconds.'),
-  ('dead_worker_seconds',        '300',  'A worker whose last heartbeat is older than this is dead; its tasks are requeued.'),
-  ('task_stale_seconds',         '900',  'A running task with no heartbeat for this long is stale (legacy rows without a lease included).'),
-  ('max_requeue',                '3',    'Retry budget of the stale-task cleanup run by the reaper.'),
-  ('reap_batch',                 '200',  'Rows per reaper step and round.'),
-  ('reap_max_rounds',            '10',   'Rounds of reap_batch rows per step in one reap() while a step fills its batch.'),
-  ('run_stale_hours',            '24',   'A running run with no task progress for this long is failed by the reaper.'),
-  ('retry_base_seconds',         '5',    'Backoff of a retried task: least(retry_max_seconds, retry_base_seconds * 2^(attempts-1)).'),
-  ('retry_max_seconds',          '3600', 'Upper bound of the retry backoff.'),
-  ('worker_retention_minutes',   '60',   'Stopped or dead worker rows are deleted after this (unless they still hold tasks).'),
-  ('reaper_runs_retention_days', '7',    'reaper_runs rows are kept this long.'),
-  ('event_retention_days',       '30',   'task_events rows are kept this long.'),
-  ('log_success_events',         'true', 'Write claimed / completed events (failures and reaper actions are always logged).')
+-- Every setting is typed and range-checked when written (the trigger below), so a bad value is
+-- refused with an error naming the key instead of silently stopping the reaper later.
+create function taskwarden._settings_validate()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_text text;
+  v_num numeric;
+  v_range text;
+  v_hint text;
+begin
+  if tg_op = 'DELETE' then
+    raise exception 'setting % cannot be deleted', old.key
+      using errcode = 'TW002', hint = 'Set its value instead: every setting is read by the reaper.';
+  end if;
+  new.updated_at := now();
+  v_range := case when new.min_value is not null and new.max_value is not null
+                  then format(' between %s and %s', trim_scale(new.min_value), trim_scale(new.max_value)) else '' end;
+  v_hint := format('For example: update taskwarden.settings set value = %L where key = %L',
+                   case new.value_type when 'boolean' then 'true' else coalesce(trim_scale(new.min_value), 1)::text end,
+                   new.key);
+  if new.value is null or jsonb_typeof(new.value) not in ('number', 'string', 'boolean') then
+    raise exception '%', format('setting %s must be a single %s value%s (got %s)', new.key, new.value_type, v_range,
+                                coalesce(new.value::text, 'null'))
+      using errcode = 'TW002', hint = v_hint;
+  end if;
+  v_text := btrim(new.value #>> '{}');
+  if new.value_type = 'boolean' then
+    if lower(v_text) not in ('true', 'false') then
+      raise exception 'setting % must be true or false (got %)', new.key, new.value
+        using errcode = 'TW002', hint = v_hint;
+    end if;
+    new.value := to_jsonb(lower(v_text)::boolean);
+    return new;
+  end if;
+  if v_text !~ '^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$'
+     or (new.value_type = 'integer' and v_text !~ '^[-+]?[0-9]+(\.0*)?$') then
+    raise exception '%', format('setting %s must be a %s%s (got %s)', new.key,
+                                case new.value_type when 'integer' then 'whole number' else 'number' end, v_range, new.value)
+      using errcode = 'TW002', hint = v_hint;
+  end if;
+  v_num := v_text::numeric;
+  if (new.min_value is not null and v_num < new.min_value) or (new.max_value is not null and v_num > new.max_value) then
+    raise exception '%', format('setting %s must be%s (got %s)', new.key, v_range, trim_scale(v_num))
+      using errcode = 'TW002', hint = v_hint;
+  end if;
+  new.value := to_jsonb(v_num);
+  return new;
+end
+$$;
+comment on function taskwarden._settings_validate() is 'Trigger: a setting''s value must match its value_type and range (TW002 naming the key); settings cannot be deleted.';
+
+create trigger settings_validate
+before insert or update or delete on taskwarden.settings
+for each row execute function taskwarden._settings_validate();
+
+insert into taskwarden.settings (key, value, value_type, min_value, max_value, description) values
+  ('lease_seconds',              '600',     'integer', 1,    86400,     'Default lease of a claim, seconds.'),
+  ('dead_worker_seconds',        '300',     'integer', 1,    604800,    'A worker whose last heartbeat is older than this is dead; its tasks are requeued.'),
+  ('task_stale_seconds',         '900',     'integer', 1,    604800,    'A running task without a lease and with no heartbeat for this long is stale (legacy rows).'),
+  ('max_requeue',                '3',       'integer', 1,    1000,      'Retry budget of the stale-task cleanup run by the reaper.'),
+  ('reap_batch',                 '200',     'integer', 1,    10000,     'Rows per reaper step and round.'),
+  ('reap_max_rounds',            '10',      'integer', 1,    1000,      'Rounds of reap_batch rows per step in one reap() while a step fills its batch.'),
+  ('run_stale_hours',            '24',      'number',  0.01, 87600,     'A running run with no task progress for this long is failed by the reaper.'),
+  ('retry_base_seconds',         '5',       'number',  0,    86400,     'Backoff of a retried task: least(retry_max_seconds, retry_base_seconds * 2^(attempts-1)).'),
+  ('retry_max_seconds',          '3600',    'number',  0,    604800,    'Upper bound of the retry backoff.'),
+  ('worker_retention_minutes',   '60',      'integer', 1,    525600,    'Stopped or dead worker rows are deleted after this (unless they still hold tasks).'),
+  ('reaper_runs_retention_days', '7',       'integer', 1,    3650,      'reaper_runs rows are kept this long.'),
+  ('event_retention_days',       '30',      'integer', 1,    3650,      'task_events rows are kept this long.'),
+  ('log_success_events',         'true',    'boolean', null, null,      'Write claimed / completed events (failures and reaper actions are always logged).'),
+  ('max_json_bytes',             '1048576', 'integer', 1024, 104857600, 'Largest payload, result or metadata accepted, in bytes of its JSON text.')
 on conflict (key) do nothing;
 
 create function taskwarden._setting_num(p_key text, p_default numeric)
@@ -90,3 +149,45 @@ as $$
     taskwarden._setting_num('retry_base_seconds', 5) * power(2, greatest(p_attempts, 1) - 1)))
 $$;
 comment on function taskwarden._retry_delay(integer) is 'Exponential backoff before a retried task may run again.';
+
+create function taskwarden._check_json(p_name text, p_value jsonb)
+returns void
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_limit integer := taskwarden._setting_num('max_json_bytes', 1048576)::integer;
+  v_bytes integer;
+  v_level jsonb[];
+  v_depth integer := 0;
+begin
+  if p_value is null then
+    return;
+  end if;
+  v_bytes := octet_length(p_value::text);
+  if v_bytes > v_limit then
+    raise exception '% is too large (% bytes of JSON, at most %)', p_name, v_bytes, v_limit
+      using errcode = 'TW002',
+            hint = format('Store large data elsewhere and pass a reference, or raise the setting max_json_bytes (now %s).', v_limit);
+  end if;
+  -- Breadth-first, one level at a time: deep nesting is refused before anything recurses over it.
+  v_level := array[p_value];
+  while cardinality(v_level) > 0 loop
+    v_depth := v_depth + 1;
+    if v_depth > 64 then
+      raise exception '% is nested too deeply (more than 64 levels)', p_name
+        using errcode = 'TW002', hint = format('Flatten %s.', p_name);
+    end if;
+    v_level := array(
+      select c.value
+      from unnest(v_level) as l (v)
+      cross join lateral (
+        select e.value from jsonb_each(case when jsonb_typeof(l.v) = 'object' then l.v end) e
+        union all
+        select a.value from jsonb_array_elements(case when jsonb_typeof(l.v) = 'array' then l.v end) a
+      ) c
+      where jsonb_typeof(c.value) in ('object', 'array'));
+  end loop;
+end
+$$;
+comment on function taskwarden._check_json(text, jsonb) is 'Raises TW002 naming the argument when a JSON value exceeds max_json_bytes or 64 levels of nesting.';
