@@ -149,15 +149,17 @@ describe("status and workers", () => {
 
     const neg = await cli("workers", "cleanup", "--stale-minutes", "-5");
     expect(neg.code).toBe(EXIT.badInput);
-    expect(neg.err).toBe("taskwarden: stale_minutes must be between 1 and 525600 (got -5)");
+    expect(neg.err).toBe("taskwarden: --stale-minutes must be between 1 and 525600 (got -5)");
     const frac = await cli("workers", "cleanup", "--stale-minutes", "1.5");
     expect(frac.code).toBe(EXIT.badInput);
-    expect(frac.err).toMatch(/--stale-minutes must be a whole number \(got "1\.5"\)/);
+    expect(frac.err).toBe('taskwarden: --stale-minutes must be a whole number (got "1.5")');
+    // The same kind of value has the same range in every command.
+    expect((await cli("tasks", "stale", "--stale-minutes", "-5")).err).toBe("taskwarden: --stale-minutes must be between 1 and 525600 (got -5)");
   });
 
   it("unknown worker: exit 3 and one line", async () => {
     const r = await cli("workers", "stop", "nobody#0");
-    expect(r).toEqual({ code: EXIT.notFound, out: "", err: "taskwarden: worker nobody#0 not found (See taskwarden.v_active_workers for worker ids.)" });
+    expect(r).toEqual({ code: EXIT.notFound, out: "", err: "taskwarden: worker nobody#0 not found (run `taskwarden workers list` for worker ids)" });
   });
 });
 
@@ -201,7 +203,7 @@ describe("runs", () => {
     expect(unknown.err).toMatch(/^taskwarden: run 00000000-0000-4000-8000-000000000000 not found/);
     expect(await cli("runs", "finish", "12")).toEqual({ code: EXIT.badInput, out: "", err: 'taskwarden: run id must be a uuid (got "12")' });
     const neg = await cli("runs", "stale", "--stale-hours", "-1");
-    expect(neg).toEqual({ code: EXIT.badInput, out: "", err: "taskwarden: stale_hours must be between 0.0001 and 87600 (got -1)" });
+    expect(neg).toEqual({ code: EXIT.badInput, out: "", err: "taskwarden: --stale-hours must be between 0.01 and 87600 (got -1)" });
   });
 });
 
@@ -257,12 +259,25 @@ describe("tasks", () => {
     expect(d.events.map((e) => e.event)).toEqual(["claimed", "cancelled"]);
   });
 
+  it("tasks show --json keeps the lease token (a capability) out unless --show-lease-token", async () => {
+    const id = await runningTask("holder#1", "secret");
+    const [{ lease_token: token }] = await sql`select lease_token::text from taskwarden.tasks where id = ${id}`;
+    const plain = await cli("--json", "tasks", "show", String(id));
+    expect(plain.code).toBe(0);
+    expect(plain.out).not.toContain(token);
+    expect(JSON.parse(plain.out).task).not.toHaveProperty("lease_token");
+    const shown = await json<{ task: { lease_token: string } }>("tasks", "show", String(id), "--show-lease-token");
+    expect(shown.task.lease_token).toBe(token);
+  });
+
   it("tasks: unknown id exit 3; not a number exit 2", async () => {
-    expect(await cli("tasks", "show", "999999")).toEqual({ code: EXIT.notFound, out: "", err: "taskwarden: task 999999 not found (Check task_id.)" });
+    expect(await cli("tasks", "show", "999999")).toEqual({ code: EXIT.notFound, out: "", err: "taskwarden: task 999999 not found (check the task id)" });
+    expect(await cli("tasks", "show", "99999999999999999999")).toEqual({
+      code: EXIT.badInput, out: "", err: "taskwarden: task id must be between 1 and 9007199254740991 (got 99999999999999999999)" });
     expect(await cli("tasks", "requeue", "abc")).toEqual({ code: EXIT.badInput, out: "", err: 'taskwarden: task id must be a positive whole number (got "abc")' });
     expect((await cli("tasks", "show", "0")).code).toBe(EXIT.badInput);
     const bad = await cli("tasks", "stale", "--max-attempts", "0");
-    expect(bad).toEqual({ code: EXIT.badInput, out: "", err: "taskwarden: max_attempts must be between 1 and 1000 (got 0)" });
+    expect(bad).toEqual({ code: EXIT.badInput, out: "", err: "taskwarden: --max-attempts must be between 1 and 1000 (got 0)" });
   });
 });
 

@@ -2,7 +2,7 @@
 // only parses arguments and prints the answers (tables for people, --json for scripts).
 import { existsSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { ConfigError } from "../config.ts";
 import { TaskwardenError, type Taskwarden } from "../rpc/index.ts";
 import type { HealthSummary, ReapSummary, StaleRunAction, TaskAction } from "../rpc/client.ts";
@@ -30,31 +30,52 @@ interface GlobalOptions {
 
 class UsageError extends Error {}
 
-function number(what: string) {
+/**
+ * Flag values are checked here, against the same ranges the SQL enforces, so an operator reads
+ * the flag's name ("--stale-minutes must be …") rather than a SQL argument's.
+ */
+function number(flag: string, min: number, max: number) {
   return (raw: string): number => {
     const n = Number(raw);
-    if (raw.trim() === "" || !Number.isFinite(n)) throw new InvalidArgumentError(`${what} must be a number (got "${raw}")`);
+    if (raw.trim() === "" || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number (got "${raw}")`);
+    if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max} (got ${raw})`);
     return n;
   };
 }
 
-function integer(what: string) {
+function integer(flag: string, min: number, max: number) {
   return (raw: string): number => {
-    if (!/^[+-]?\d+$/.test(raw.trim())) throw new InvalidArgumentError(`${what} must be a whole number (got "${raw}")`);
-    return Number(raw);
+    if (!/^[+-]?\d+$/.test(raw.trim())) throw new UsageError(`${flag} must be a whole number (got "${raw}")`);
+    const n = Number(raw);
+    if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max} (got ${raw.trim()})`);
+    return n;
   };
 }
 
+/** Minutes of silence or staleness: one range for every command that takes them. */
+const MINUTES = [1, 525_600] as const;
+
 function taskId(raw: string): number {
-  if (!/^\d{1,18}$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) {
-    throw new UsageError(`task id must be a positive whole number (got "${raw}")`);
-  }
-  return Number(raw);
+  if (!/^\d+$/.test(raw.trim())) throw new UsageError(`task id must be a positive whole number (got "${raw}")`);
+  const n = Number(raw);
+  if (n < 1 || !Number.isSafeInteger(n)) throw new UsageError(`task id must be between 1 and ${Number.MAX_SAFE_INTEGER} (got ${raw.trim()})`);
+  return n;
 }
 
 function runId(raw: string): string {
   if (!UUID.test(raw)) throw new UsageError(`run id must be a uuid (got "${raw}")`);
   return raw;
+}
+
+/** SQL hints name views and arguments; on the command line the same advice names a command. */
+const CLI_HINTS: [RegExp, string][] = [
+  [/taskwarden\.v_active_workers|worker ids/i, "run `taskwarden workers list` for worker ids"],
+  [/^Check task_id\.?$/, "check the task id"],
+  [/^Check run_id\.?$/, "check the run id; `taskwarden runs stale` lists running ones"],
+];
+
+function operatorHint(hint: string): string {
+  return CLI_HINTS.find(([pattern]) => pattern.test(hint))?.[1] ?? hint;
 }
 
 /** One line, never a stack trace; the exit code says what kind of failure it was. */
@@ -64,7 +85,7 @@ export function describeError(err: unknown, where?: string): { message: string; 
     return { message: `bad configuration: ${err.issues.map((i) => `${i.variable} ${i.message}`).join("; ")}`, code: EXIT.badInput };
   }
   if (err instanceof TaskwardenError) {
-    const hint = err.hint ? ` (${err.hint})` : "";
+    const hint = err.hint ? ` (${operatorHint(err.hint)})` : "";
     if (err.notFound) return { message: `${err.message}${hint}`, code: EXIT.notFound };
     // A TW002 message already names the argument and its range.
     if (err.invalidArgument || err.sqlstate?.startsWith("22")) return { message: err.message, code: EXIT.badInput };
@@ -232,7 +253,7 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
   workers
     .command("cleanup")
     .description("delete rows of workers stopped or silent for a while (never ones still holding tasks)")
-    .addOption(new Option("--stale-minutes <minutes>", "silent or stopped for at least this long").argParser(integer("--stale-minutes")).default(60))
+    .addOption(new Option("--stale-minutes <minutes>", "silent or stopped for at least this long").argParser(integer("--stale-minutes", ...MINUTES)).default(60))
     .action(async (o: { staleMinutes: number }, cmd: Command) =>
       withClient(cmd, async (tw, g) => {
         const deleted = await tw.cleanupStaleWorkers({ stale_minutes: o.staleMinutes });
@@ -244,7 +265,7 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
   runs
     .command("stale")
     .description("runs stuck in running with no progress (a dry run unless --no-dry-run)")
-    .addOption(new Option("--stale-hours <hours>", "no progress for this long").argParser(number("--stale-hours")).default(24))
+    .addOption(new Option("--stale-hours <hours>", "no progress for this long").argParser(number("--stale-hours", 0.01, 87_600)).default(24))
     .option("--no-dry-run", "fail them, with the error \"Run marked as stale after Nh with no completion\"")
     .action(async (o: { staleHours: number; dryRun: boolean }, cmd: Command) =>
       withClient(cmd, async (tw, g) => {
@@ -285,9 +306,9 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
   tasks
     .command("stale")
     .description("requeue (or fail, past --max-attempts) running tasks with no heartbeat for a while")
-    .addOption(new Option("--stale-minutes <minutes>", "no heartbeat for this long").argParser(number("--stale-minutes")).default(15))
-    .addOption(new Option("--max-attempts <n>", "fail instead of requeueing from this many attempts").argParser(integer("--max-attempts")).default(3))
-    .addOption(new Option("--batch-size <n>", "at most this many tasks").argParser(integer("--batch-size")).default(200))
+    .addOption(new Option("--stale-minutes <minutes>", "no heartbeat for this long").argParser(integer("--stale-minutes", ...MINUTES)).default(15))
+    .addOption(new Option("--max-attempts <n>", "fail instead of requeueing from this many attempts").argParser(integer("--max-attempts", 1, 1000)).default(3))
+    .addOption(new Option("--batch-size <n>", "at most this many tasks").argParser(integer("--batch-size", 1, 10_000)).default(200))
     .option("--dry-run", "only show what would happen")
     .action(async (o: { staleMinutes: number; maxAttempts: number; batchSize: number; dryRun?: boolean }, cmd: Command) =>
       withClient(cmd, async (tw, g) => {
@@ -322,10 +343,15 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
     .command("show")
     .description("a task and its event history")
     .argument("<task-id>")
-    .action(async (raw: string, _o, cmd: Command) => {
+    .option("--show-lease-token", "include the current lease token (a capability: whoever has it can complete the task)")
+    .action(async (raw: string, o: { showLeaseToken?: boolean }, cmd: Command) => {
       const id = taskId(raw);
       await withClient(cmd, async (tw, g) => {
         const detail = await tw.getTask({ task_id: id });
+        if (!o.showLeaseToken) {
+          const { lease_token: _, ...task } = detail.task;
+          detail.task = task as typeof detail.task;
+        }
         print(g, detail, () => {
           const t = detail.task;
           const fields: [string, unknown][] = [
@@ -395,11 +421,9 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
     .command("dashboard")
     .description("serve the live dashboard (read-only unless DASHBOARD_TOKEN is set)")
     .option("--host <host>", "interface to listen on", "127.0.0.1")
-    .addOption(new Option("--port <port>", "port (0 = any free one)").argParser(integer("--port")).env("DASHBOARD_PORT").default(8787))
-    .addOption(new Option("--refresh <seconds>", "how often the page refreshes").argParser(number("--refresh")).default(2))
+    .addOption(new Option("--port <port>", "port (0 = any free one)").argParser(integer("--port", 0, 65_535)).env("DASHBOARD_PORT").default(8787))
+    .addOption(new Option("--refresh <seconds>", "how often the page refreshes").argParser(number("--refresh", 0.2, 3600)).default(2))
     .action(async (o: { host: string; port: number; refresh: number }, cmd: Command) => {
-      if (o.port < 0 || o.port > 65535) throw new UsageError(`--port must be between 0 and 65535 (got ${o.port})`);
-      if (o.refresh < 0.2) throw new UsageError(`--refresh must be at least 0.2 seconds (got ${o.refresh})`);
       const { serveDashboard } = await import("../dashboard/server.ts");
       await withClient(cmd, async (tw) => {
         const token = state.connection!.config.DASHBOARD_TOKEN;
@@ -419,21 +443,18 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
     .description("run N worker processes, restart crashed ones with exponential backoff, stop them all on SIGTERM")
     .argument("<script>", "the worker script (.js, .mjs or .ts)")
     .argument("[args...]", "arguments for the script (after --)")
-    .addOption(new Option("-w, --workers <n>", "how many processes").argParser(integer("--workers")).default(1))
+    .addOption(new Option("-w, --workers <n>", "how many processes").argParser(integer("--workers", 1, 256)).default(1))
     .addOption(new Option("--restart <policy>", "restart crashed workers only, or also clean exits").choices(["on-failure", "always"]).default("on-failure"))
-    .addOption(new Option("--backoff-initial <ms>", "first restart delay").argParser(integer("--backoff-initial")).default(1000))
-    .addOption(new Option("--backoff-max <ms>", "largest restart delay").argParser(integer("--backoff-max")).default(60_000))
-    .addOption(new Option("--reset-after <ms>", "a worker up this long starts over at the first delay").argParser(integer("--reset-after")).default(30_000))
-    .addOption(new Option("--stop-timeout <ms>", "after SIGTERM, wait this long before SIGKILL").argParser(integer("--stop-timeout")).default(10_000))
+    .addOption(new Option("--backoff-initial <ms>", "first restart delay").argParser(integer("--backoff-initial", 0, 86_400_000)).default(1000))
+    .addOption(new Option("--backoff-max <ms>", "largest restart delay").argParser(integer("--backoff-max", 0, 86_400_000)).default(60_000))
+    .addOption(new Option("--reset-after <ms>", "a worker up this long starts over at the first delay").argParser(integer("--reset-after", 0, 86_400_000)).default(30_000))
+    .addOption(new Option("--stop-timeout <ms>", "after SIGTERM, wait this long before SIGKILL").argParser(integer("--stop-timeout", 0, 86_400_000)).default(10_000))
     .action(async (script: string, args: string[], o: {
       workers: number; restart: RestartPolicy; backoffInitial: number; backoffMax: number; resetAfter: number; stopTimeout: number;
     }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const path = resolvePath(script);
       if (!existsSync(path)) throw new UsageError(`worker script not found: ${script}`);
-      for (const [flag, v] of [["--backoff-initial", o.backoffInitial], ["--backoff-max", o.backoffMax], ["--reset-after", o.resetAfter], ["--stop-timeout", o.stopTimeout]] as const) {
-        if (v < 0) throw new UsageError(`${flag} must not be negative (got ${v})`);
-      }
       let sup: Supervisor;
       try {
         sup = new Supervisor({
