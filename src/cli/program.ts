@@ -115,6 +115,14 @@ function reapLine(s: ReapSummary): string {
   ].join("\n");
 }
 
+/** The reaper runs every interval_seconds; after three intervals without a reap, say so loudly. */
+function reaperLine(r: { running: boolean; interval_seconds: number } | undefined): string[] {
+  if (!r) return [];
+  return [r.running
+    ? `reaper     running (every ${r.interval_seconds} s)`
+    : `reaper     NOT RUNNING: no reap for over ${3 * r.interval_seconds} s (3 intervals); dead workers' tasks stay stuck until something runs reap() (pg_cron: select taskwarden.schedule_reaper())`];
+}
+
 function statusText(h: HealthSummary): string {
   const w = h.workers;
   const t = h.tasks;
@@ -124,6 +132,7 @@ function statusText(h: HealthSummary): string {
     `workers    ${pairs({ active: w.active, idle: w.idle, processing: w.processing, stopping: w.stopping, dead: w.dead, stopped: w.stopped, total: w.total })}`,
     `tasks      ${pairs({ queued: t.queued, running: t.running, completed: t.completed, failed: t.failed, cancelled: t.cancelled, "stale running": t.stale_running })}`,
     `last reap  ${lastReap ? `${ago(lastReap.finished_at)} (${String(lastReap.source)}): requeued ${String(lastReap.requeued)}, failed ${String(lastReap.failed)}` : "never"}`,
+    ...reaperLine(h.reaper as { running: boolean; interval_seconds: number } | undefined),
     "",
     "Dead workers",
     table(h.dead_workers, [
@@ -409,8 +418,15 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
       try {
         const result = await migrate(tw.transport as Parameters<typeof migrate>[0]);
         const applied = result.applied.map((m) => `${m.version}_${m.name}`);
-        print(g, { applied, already_applied: result.alreadyApplied }, () =>
-          [...applied.map((a) => `applied ${a}`), `${applied.length} migration(s) applied to ${connection.describe}, ${result.alreadyApplied.length} already there`].join("\n"),
+        // A migration's NOTICE says what it skipped (no pg_cron, no Vault): a person must see it.
+        print(g, { applied, already_applied: result.alreadyApplied, notices: result.notices }, () =>
+          [
+            ...result.applied.flatMap((m) => [
+              `applied ${m.version}_${m.name}`,
+              ...result.notices.filter((n) => n.version === m.version).map((n) => `  NOTICE: ${n.message}`),
+            ]),
+            `${applied.length} migration(s) applied to ${connection.describe}, ${result.alreadyApplied.length} already there`,
+          ].join("\n"),
         );
       } finally {
         await tw.close();

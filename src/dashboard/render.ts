@@ -129,9 +129,11 @@ export function renderLive(s: Snapshot, opts: ViewOptions): Html {
   const w = h.workers;
   const t = h.tasks;
   const lastReap = h.last_reap as Record<string, unknown> | null;
+  const reaper = h.reaper as { running: boolean; interval_seconds: number } | undefined;
   return html`<header>
 <h1>taskwarden</h1>
 ${h.healthy ? html`<span class="badge ok" data-testid="health">healthy</span>` : html`<span class="badge bad" data-testid="health">unhealthy</span>`}
+${reaper && !reaper.running ? html`<span class="badge bad" data-testid="reaper" title="no reap for three intervals of ${String(reaper.interval_seconds)} s: dead workers' tasks are not taken back">reaper not running</span>` : ""}
 <span class="muted">updated ${new Date(h.generated_at).toISOString().slice(11, 19)} UTC · workers count as dead after ${h.dead_after_seconds} s without a heartbeat ·
 last reap ${lastReap ? html`${ago(lastReap.finished_at as string, now)} (${String(lastReap.source)}: requeued ${String(lastReap.requeued)}, failed ${String(lastReap.failed)})` : "never"}</span>
 </header>

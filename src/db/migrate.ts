@@ -24,19 +24,32 @@ export interface MigrateResult {
   applied: Migration[];
   /** Versions that were already recorded (by this tool or the supabase CLI). */
   alreadyApplied: string[];
+  /**
+   * The server's NOTICEs while applying, by migration: what a migration skipped and why (no
+   * pg_cron here, say), which a person has to act on.
+   */
+  notices: MigrationNotice[];
+}
+
+export interface MigrationNotice {
+  version: string;
+  message: string;
 }
 
 export interface MigrateOptions {
   dir?: string;
   /** Called after each applied migration. */
   onApplied?: (m: Migration, ms: number) => void;
+  /** Called with each NOTICE a migration raises, as it arrives. */
+  onNotice?: (notice: MigrationNotice) => void;
 }
 
 export type MigrationTarget = PGlite | PostgresTransport | PGliteTransport;
 
 /** One session: the advisory lock and explicit BEGIN/COMMIT must all run on the same connection. */
 interface Session {
-  exec(text: string): Promise<void>;
+  /** Runs a whole file; `onNotice` gets the NOTICEs it raises. */
+  exec(text: string, onNotice?: (message: string) => void): Promise<void>;
   query(text: string, params?: (string | null)[]): Promise<Record<string, unknown>[]>;
   release(): Promise<void>;
 }
@@ -70,13 +83,18 @@ export async function migrate(target: MigrationTarget, options: MigrateOptions =
         (await session.query("select version from supabase_migrations.schema_migrations")).map((r) => String(r.version)),
       );
       const applied: Migration[] = [];
+      const notices: MigrationNotice[] = [];
       for (const m of migrations) {
         if (done.has(m.version)) continue;
         const sql = await readFile(m.path, "utf8");
         const started = performance.now();
         await session.exec("begin");
         try {
-          await session.exec(sql);
+          await session.exec(sql, (message) => {
+            const notice = { version: m.version, message };
+            notices.push(notice);
+            options.onNotice?.(notice);
+          });
           await session.query(
             "insert into supabase_migrations.schema_migrations (version, statements, name) values ($1::text, $2::text::text[], $3::text)",
             [m.version, encodeParam([sql], "text[]"), m.name],
@@ -90,7 +108,7 @@ export async function migrate(target: MigrationTarget, options: MigrateOptions =
         applied.push(m);
         options.onApplied?.(m, performance.now() - started);
       }
-      return { applied, alreadyApplied: [...done].sort() };
+      return { applied, alreadyApplied: [...done].sort(), notices };
     } finally {
       await session.query("select pg_advisory_unlock(hashtext('taskwarden.migrate'))").catch(() => {});
     }
@@ -107,8 +125,8 @@ async function openSession(target: MigrationTarget): Promise<Session> {
 
 function pgliteSession(db: PGlite): Session {
   return {
-    exec: async (text) => {
-      await db.exec(text);
+    exec: async (text, onNotice) => {
+      await db.exec(text, onNotice ? { onNotice: (n) => onNotice(n.message ?? "") } : undefined);
     },
     query: async (text, params = []) => (await db.query<Record<string, unknown>>(text, params)).rows,
     release: async () => {},
@@ -119,8 +137,14 @@ async function postgresSession(transport: PostgresTransport): Promise<Session> {
   const client = await transport.pool.connect();
   return {
     // No parameters: the simple protocol, which runs a whole multi-statement file.
-    exec: async (text) => {
-      await client.query(text);
+    exec: async (text, onNotice) => {
+      const listener = (n: { message?: string }) => onNotice?.(n.message ?? "");
+      client.on("notice", listener);
+      try {
+        await client.query(text);
+      } finally {
+        client.off("notice", listener);
+      }
     },
     query: async (text, params = []) => (await client.query(text, params)).rows as Record<string, unknown>[],
     release: async () => client.release(),

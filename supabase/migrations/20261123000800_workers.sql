@@ -344,7 +344,15 @@ as $$
     'dead_workers', dead.list,
     'tasks', task_counts.counts,
     'stale_runs', stale_runs.list,
-    'last_reap', (select l.row from last_reap l))
+    'last_reap', (select l.row from last_reap l),
+    -- A missing scheduler is never silent: not running once three intervals pass without a reap.
+    'reaper', (select jsonb_build_object('last_reap_at', r.at, 'interval_seconds', r.s,
+                                         'running', coalesce(r.at > now() - make_interval(secs => 3 * r.s), false))
+               from (select (select x.started_at from taskwarden.reaper_runs x where not x.dry_run order by x.id desc limit 1) as at,
+                            -- pg_cron 1.4 has no seconds schedules: the cron migration runs reap() every minute there.
+                            case when (select string_to_array(e.extversion, '.')::int[] from pg_catalog.pg_extension e
+                                       where e.extname = 'pg_cron') < array[1, 5] then 60
+                                 else taskwarden._setting_num('reap_interval_seconds', 5) end as s) r))
   from dead, stale_runs, task_counts
 $$;
-comment on function taskwarden.get_worker_health_summary() is 'One jsonb document for dashboards and alerts: worker counts, dead workers, task counts, stale runs, last reap.';
+comment on function taskwarden.get_worker_health_summary() is 'One jsonb document for dashboards and alerts: worker counts, dead workers, task counts, stale runs, last reap, whether the reaper is running.';

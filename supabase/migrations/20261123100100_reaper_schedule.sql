@@ -3,7 +3,7 @@
 -- 'taskwarden_project_url' and 'taskwarden_reaper_secret' (the service-role key or CRON_SECRET).
 -- pg_cron alone already runs reap() in the database (the cron migration); this job adds what SQL
 -- cannot do: tell a person. Skipped with a NOTICE where pg_cron, pg_net or Vault is missing
--- (plain Postgres, PGlite, a local test cluster); supabase/functions/reaper/README.md has the snippet.
+-- (plain Postgres, PGlite); supabase/functions/reaper/README.md has the snippet.
 
 do $schedule$
 begin
@@ -12,11 +12,16 @@ begin
     return;
   end if;
   if not exists (select from pg_catalog.pg_available_extensions where name = 'pg_net')
-     or not exists (select from pg_catalog.pg_namespace where nspname = 'vault') then
+     or not (exists (select from pg_catalog.pg_namespace where nspname = 'vault')
+             or exists (select from pg_catalog.pg_available_extensions where name = 'supabase_vault')) then
     raise notice 'taskwarden: pg_net or Vault is not available; schedule the reaper edge function by hand (see supabase/functions/reaper/README.md)';
     return;
   end if;
   create extension if not exists pg_net;
+  -- Hosted Supabase has Vault enabled already; a self-hosted database may only have it installed.
+  if not exists (select from pg_catalog.pg_namespace where nspname = 'vault') then
+    create extension if not exists supabase_vault;
+  end if;
   perform cron.schedule(
     'taskwarden-reaper-edge',
     '* * * * *',
@@ -31,5 +36,10 @@ begin
         timeout_milliseconds := 30000)
       where exists (select from vault.decrypted_secrets where name = 'taskwarden_reaper_secret')
     $job$);
+  -- The secrets are read when the job fires, so they may be created after this migration.
+  if not exists (select from vault.decrypted_secrets where name in ('taskwarden_project_url', 'taskwarden_reaper_secret')
+                 having count(*) = 2) then
+    raise notice 'taskwarden: the reaper edge function is scheduled, but it stays idle until Vault holds taskwarden_project_url and taskwarden_reaper_secret';
+  end if;
 end
 $schedule$;

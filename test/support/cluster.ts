@@ -1,9 +1,10 @@
 // A private PostgreSQL 15 cluster for the tests and benchmarks: initdb into a temp dir, a free
-// port, pg_cron preloaded, Supabase's roles, and the migrations applied by the real Supabase CLI
-// (`supabase db push`). With DATABASE_URL set, that server is used instead (it must allow
-// CREATEDB: test databases are cloned from a migrated template there).
+// port, pg_cron (and, where installed, pg_net and supabase_vault) preloaded, Supabase's roles,
+// and the migrations applied by the real Supabase CLI (`supabase db push`). With DATABASE_URL
+// set, that server is used instead (it must allow CREATEDB: test databases are cloned from a
+// migrated template there).
 import { execFile, spawnSync } from "node:child_process";
-import { chownSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -43,6 +44,63 @@ function pgBin(): string {
     if (candidate && existsSync(join(candidate, "initdb"))) return candidate;
   }
   throw new Error("PostgreSQL 15 server binaries not found (install postgresql-15, or set DATABASE_URL)");
+}
+
+/** Whether the extensions hosted Supabase runs are installed into this PostgreSQL. */
+export interface SupabaseExtensions {
+  ok: boolean;
+  /** Why not, in one line (empty when ok). */
+  reason: string;
+}
+
+// The versions hosted Supabase runs: pg_cron 1.6 schedules in seconds, 1.4 (Debian's) by the minute.
+const WANTED: [name: string, version: RegExp | null][] = [
+  ["pg_cron", /^1\.([5-9]|\d\d)/],
+  ["pg_net", null],
+  ["supabase_vault", null],
+];
+
+/**
+ * Checks the control files (and Vault's key script) where `../shared/tools/install-supabase-extensions`
+ * puts them; the same test as its `--check`, without needing the tool in a user's clone.
+ */
+export function supabaseExtensions(): SupabaseExtensions {
+  const pgConfig = join(pgBinOrNull() ?? "/usr/lib/postgresql/15/bin", "pg_config");
+  const share = spawnSync(existsSync(pgConfig) ? pgConfig : "pg_config", ["--sharedir"], { encoding: "utf8" });
+  if (share.status !== 0) return { ok: false, reason: "pg_config not found" };
+  const dir = join(share.stdout.trim(), "extension");
+  const missing: string[] = [];
+  for (const [name, version] of WANTED) {
+    const control = join(dir, `${name}.control`);
+    if (!existsSync(control)) {
+      missing.push(name);
+      continue;
+    }
+    const v = /default_version\s*=\s*'([^']+)'/.exec(readFileSync(control, "utf8"))?.[1] ?? "";
+    if (version && !version.test(v)) missing.push(`${name} >= 1.5 (found ${v})`);
+  }
+  if (!existsSync(join(dir, "pgsodium_getkey"))) missing.push("Vault's pgsodium_getkey key script");
+  if (missing.length === 0) return { ok: true, reason: "" };
+  return { ok: false, reason: `missing ${missing.join(", ")}: run ../shared/tools/install-supabase-extensions` };
+}
+
+/**
+ * For a test that needs pg_net and Vault: undefined when they are here, else the one line to skip
+ * with. Under CI=true their absence is a failure, never a skip.
+ */
+export function skipWithoutSupabaseExtensions(): string | undefined {
+  const ext = supabaseExtensions();
+  if (ext.ok) return undefined;
+  if (process.env.CI === "true") throw new Error(`CI=true needs the Supabase extensions: ${ext.reason}`);
+  return `skipped: ${ext.reason}`;
+}
+
+function pgBinOrNull(): string | null {
+  try {
+    return pgBin();
+  } catch {
+    return null;
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -142,6 +200,7 @@ export async function startCluster(): Promise<Cluster> {
   const dataDir = join(dir, "data");
   if (process.getuid?.() === 0) chownSync(dir, Number(spawnSync("id", ["-u", "postgres"], { encoding: "utf8" }).stdout), 0);
   const port = await freePort();
+  const ext = supabaseExtensions();
   await pg(bin, "initdb", ["-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "-N"]);
   writeFileSync(
     join(dir, "extra.conf"),
@@ -149,8 +208,10 @@ export async function startCluster(): Promise<Cluster> {
       `port = ${port}`,
       `listen_addresses = '127.0.0.1'`,
       `unix_socket_directories = '${dir}'`,
-      `shared_preload_libraries = 'pg_cron'`,
+      // As on hosted Supabase: the cron database is also where pg_net's worker sends from.
+      ext.ok ? `shared_preload_libraries = 'pg_cron,pg_net,supabase_vault'` : `shared_preload_libraries = 'pg_cron'`,
       `cron.database_name = '${CRON_DB}'`,
+      ...(ext.ok ? [`pg_net.database_name = '${CRON_DB}'`] : []),
       // Durability is not under test; speed is.
       `fsync = off`,
       `synchronous_commit = off`,
