@@ -69,7 +69,9 @@ describe("systemd units", () => {
   it("the reap service runs this project's bin, which has a reap command", () => {
     const svc = parseUnit(readFileSync(join(DEPLOY, "taskwarden-reap.service"), "utf8")).get("Service")!;
     expect(svc.get("Type")).toEqual(["oneshot"]);
-    const exec = svc.get("ExecStart")![0]!.split(/\s+/);
+    // The node binary is found on PATH (/usr/bin/env), not hard-coded: nvm, NodeSource and distro installs differ.
+    const exec = svc.get("ExecStart")![0]!.split(/\s+/).slice(1);
+    expect(svc.get("ExecStart")![0]).toMatch(/^\/usr\/bin\/env node /);
     expect(exec[1]).toBe("/opt/taskwarden/bin/taskwarden.mjs");
     expect(existsSync(join(ROOT, "bin/taskwarden.mjs"))).toBe(true);
     expect(exec.slice(2, 3)).toEqual(["reap"]);
