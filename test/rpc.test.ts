@@ -34,7 +34,7 @@ const standinPath = fileURLToPath(new URL("./support/postgrest-standin.ts", impo
 
 const transports: [string, Make][] = [
   [
-    "postgres.js",
+    "node-postgres",
     async () => {
       const t = new PostgresTransport(await freshDatabase());
       closers.push(() => t.close());
@@ -210,7 +210,7 @@ describe.each(transports)("over %s", (name, make) => {
   });
 });
 
-describe("postgres.js behind a transaction-mode pooler", () => {
+describe("node-postgres behind a transaction-mode pooler", () => {
   it("?pgbouncer=true turns off prepared statements and LISTEN; calls work the same", async () => {
     const url = await freshDatabase();
     const direct = new PostgresTransport({ url, max: 1 });
@@ -326,7 +326,7 @@ describe("migrate", () => {
 });
 
 describe("connect()", () => {
-  it("DATABASE_URL picks postgres.js", async () => {
+  it("DATABASE_URL picks node-postgres", async () => {
     const tw = await connect({ DATABASE_URL: await freshDatabase() });
     closers.push(() => tw.close());
     expect(tw.transport).toBeInstanceOf(PostgresTransport);
