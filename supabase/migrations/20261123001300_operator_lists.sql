@@ -5,21 +5,39 @@ create function taskwarden.list_workers()
 returns table (
   worker_id text, worker_type text, status text, dead boolean, current_task text, current_run_id uuid,
   run_filter_id uuid, host text, pid integer, started_at timestamptz, last_heartbeat_at timestamptz,
-  seconds_since_heartbeat double precision, held_tasks integer, stop_requested_at timestamptz
+  seconds_since_heartbeat double precision, held_tasks integer, stop_requested_at timestamptz,
+  held_task_ids bigint[], held_task text, duplicate_base boolean
 )
 language sql stable
 set search_path = ''
 as $$
-  select w.worker_id, w.worker_type, w.status, w.last_heartbeat_at < now() - taskwarden._dead_after(),
+  -- current_task is the worker's own label, as of its last heartbeat: a dead worker's may name a
+  -- task it had finished. What it holds is read from the tasks it owns (through the partial index
+  -- on running owners), so a dead worker shows the task the reaper will take back.
+  select w.worker_id, w.worker_type, w.status,
+         w.status <> 'stopped' and w.last_heartbeat_at < now() - taskwarden._dead_after(),
          w.current_task, w.current_run_id, w.run_filter_id, w.host, w.pid, w.started_at, w.last_heartbeat_at,
          round(extract(epoch from now() - w.last_heartbeat_at)::numeric, 1)::double precision,
-         (select count(*)::integer from taskwarden.tasks t where t.status = 'running' and t.owner_id = w.worker_id),
-         w.stop_requested_at
+         coalesce(cardinality(h.ids), 0),
+         w.stop_requested_at,
+         coalesce(h.ids, '{}'), h.label,
+         -- another live boot of the same configured id (see recover_worker_tasks)
+         w.worker_id like '%#%' and w.status <> 'stopped' and w.last_heartbeat_at >= now() - taskwarden._dead_after()
+           and exists (select from taskwarden.worker_heartbeats o
+                       where o.worker_id <> w.worker_id
+                         and left(o.worker_id, length(taskwarden._worker_base(w.worker_id)) + 1) = taskwarden._worker_base(w.worker_id) || '#'
+                         and o.status <> 'stopped' and o.last_heartbeat_at >= now() - taskwarden._dead_after())
   from taskwarden.worker_heartbeats w
-  where w.status <> 'stopped'
-  order by 4 desc, w.worker_type, w.worker_id
+  left join lateral (
+    select array_agg(t.id order by t.id) as ids,
+           string_agg(format('#%s %s', t.id, t.task_type), ', ' order by t.id) as label
+    from taskwarden.tasks t
+    where t.status = 'running' and t.owner_id = w.worker_id
+  ) h on true
+  -- Stopped workers stay listed (last) until cleanup_stale_workers deletes their rows.
+  order by 4 desc, w.status = 'stopped', w.worker_type, w.worker_id
 $$;
-comment on function taskwarden.list_workers() is 'Live and dead (not stopped) workers, dead first, with heartbeat age, current task and held tasks.';
+comment on function taskwarden.list_workers() is 'Workers until cleanup: dead first, stopped last, with heartbeat age, their own current-task label and the running tasks they hold.';
 
 create function taskwarden.list_reaper_actions(max_rows integer default 15)
 returns table (id bigint, task_id bigint, event text, reason text, worker_id text, attempt integer, created_at timestamptz)

@@ -73,13 +73,20 @@ update taskwarden.worker_heartbeats set last_heartbeat_at = now() - interval '10
 select is((select array_agg(worker_id) from taskwarden.v_dead_workers), array['dead-1#a'], 'v_dead_workers derives death from heartbeat age');
 select ok((select seconds_since_heartbeat >= 600 from taskwarden.v_dead_workers), 'with seconds_since_heartbeat');
 select ok(not exists (select from taskwarden.v_active_workers where worker_id = 'dead-1#a'), 'a dead worker is not active');
+-- Its own label is as old as its last heartbeat; list_workers reads what it holds from the tasks.
+update taskwarden.worker_heartbeats set current_task = 'an earlier task, long completed' where worker_id = 'dead-1#a';
+select results_eq($$select dead, current_task, held_tasks, held_task_ids, held_task from taskwarden.list_workers() where worker_id = 'dead-1#a'$$,
+                  format($$values (true, 'an earlier task, long completed', 1, array[%s]::bigint[], '#%s mail-dead')$$, :dtask, :dtask),
+                  'list_workers shows the task a dead worker holds, whatever its stale label says');
 select throws_ok($$select * from taskwarden.release_dead_worker_leases(-1)$$, 'TW002', null, 'a negative threshold is refused');
 select is((select count(*)::int from taskwarden.release_dead_worker_leases(3600)), 0, 'not dead by a 1 h threshold');
 select results_eq($$select task_id, action, reason from taskwarden.release_dead_worker_leases(300)$$,
                   format($$values (%s::bigint, 'requeued', 'worker_dead')$$, :dtask), 'release_dead_worker_leases requeues its task');
 
-select results_eq($$select worker_id, dead, held_tasks from taskwarden.list_workers() where worker_type = 'mail'$$,
-                  $$values ('dead-1#a', true, 0)$$, 'list_workers shows the dead worker (not the stopped one) with its held tasks');
+update taskwarden.worker_heartbeats set last_heartbeat_at = now() - interval '10 minutes' where worker_id = 'mail-1#a';
+select results_eq($$select worker_id, status, dead, held_tasks, held_task_ids, held_task from taskwarden.list_workers() where worker_type = 'mail'$$,
+                  $$values ('dead-1#a', 'processing', true, 0, '{}'::bigint[], null::text), ('mail-1#a', 'stopped', false, 0, '{}'::bigint[], null::text)$$,
+                  'list_workers: the dead worker first, its task taken back; the stopped one listed last, never dead');
 select ok((select bool_and(seconds_since_heartbeat >= 0) from taskwarden.list_workers()), 'with its heartbeat age');
 select results_eq($$select worker_type, dead, stopped from taskwarden.get_worker_stats() where worker_type = 'mail'$$,
                   $$values ('mail', 1::bigint, 1::bigint)$$, 'get_worker_stats counts dead and stopped per type');
