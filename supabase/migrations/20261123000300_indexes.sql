@@ -5,6 +5,15 @@
 create index tasks_queued_claim_idx on taskwarden.tasks (priority desc, run_at, id) where status = 'queued';
 -- The reaper and heartbeat recovery: the few running rows, by owner.
 create index tasks_running_owner_idx on taskwarden.tasks (owner_id) where status = 'running';
+-- The reaper's lease scan walks the running rows in id order, a bounded slice per reap.
+create index tasks_running_id_idx on taskwarden.tasks (id) where status = 'running';
+-- Timeouts: per distinct timeout_seconds, the running rows started before now() - timeout.
+-- started_at and timeout_seconds change only with a claim, never with a renewal.
+create index tasks_running_timeout_idx on taskwarden.tasks (timeout_seconds, started_at)
+  where status = 'running' and timeout_seconds is not null;
+-- Retention (prune) and the status counts: finished rows by status and age.
+create index tasks_finished_idx on taskwarden.tasks (status, completed_at)
+  where status in ('completed', 'failed', 'cancelled');
 -- Run progress, run cancellation.
 create index tasks_run_id_idx on taskwarden.tasks (run_id);
 -- Stale-run detection looks only at live runs.

@@ -211,13 +211,21 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  v_dead text[];
   v_ids bigint[];
 begin
+  -- Dead workers first (the worker table is small), then their running tasks through the
+  -- owner index: an idle reap never reads the running rows of live workers.
+  select array_agg(w.worker_id) into v_dead
+  from taskwarden.worker_heartbeats w
+  where w.last_heartbeat_at < now() - make_interval(secs => p_dead_after);
+  if v_dead is null then
+    return;
+  end if;
   select array_agg(s.id) into v_ids from (
     select t.id
     from taskwarden.tasks t
-    join taskwarden.worker_heartbeats w on w.worker_id = t.owner_id
-    where t.status = 'running' and w.last_heartbeat_at < now() - make_interval(secs => p_dead_after)
+    where t.status = 'running' and t.owner_id = any (v_dead)
     order by t.id
     limit p_batch
     for update of t skip locked

@@ -39,7 +39,31 @@ end
 $$;
 comment on function taskwarden.cleanup_stale_running_tasks(numeric, integer, integer, boolean) is 'Emergency cleanup: requeues stale running tasks, or fails those past max_attempts; one row per action.';
 
-create function taskwarden._reap_expired_leases(p_batch integer, p_dry_run boolean)
+create function taskwarden._lease_scan(
+  p_after bigint, p_rows integer, out expired bigint[], out unleased boolean, out next_after bigint, out scanned integer
+)
+language sql stable
+set search_path = ''
+as $$
+  select coalesce(array_agg(s.id order by s.part, s.id) filter (where s.lease_expires_at < now()), '{}'),
+         coalesce(bool_or(s.lease_expires_at is null), false),
+         coalesce((array_agg(s.id order by s.part desc, s.id desc))[1], p_after),
+         count(*)::integer
+  from (
+    select a.id, a.lease_expires_at, a.part
+    from (
+      (select t.id, t.lease_expires_at, 1 as part from taskwarden.tasks t
+       where t.status = 'running' and t.id > p_after order by t.id limit p_rows)
+      union all
+      (select t.id, t.lease_expires_at, 2 as part from taskwarden.tasks t
+       where t.status = 'running' and t.id <= p_after order by t.id limit p_rows)
+    ) a
+    limit p_rows
+  ) s
+$$;
+comment on function taskwarden._lease_scan(bigint, integer) is 'Reaper: reads up to p_rows running rows after id p_after (wrapping around); returns the expired ones, whether any has no lease, and where to go on.';
+
+create function taskwarden._reap_expired_leases(p_ids bigint[], p_dry_run boolean)
 returns table (task_id bigint, task_type text, run_id uuid, owner_id text, attempts integer, action text, reason text)
 language plpgsql
 set search_path = ''
@@ -47,18 +71,22 @@ as $$
 declare
   v_ids bigint[];
 begin
+  if coalesce(cardinality(p_ids), 0) = 0 then
+    return;
+  end if;
+  -- The candidates come from a scan without locks: the expiry is checked again under the lock,
+  -- so a renewal that landed in between wins.
   select array_agg(s.id) into v_ids from (
     select t.id from taskwarden.tasks t
-    where t.status = 'running' and t.lease_expires_at < now()
-    order by t.lease_expires_at, t.id
-    limit p_batch
+    where t.id = any (p_ids) and t.status = 'running' and t.lease_expires_at < now()
+    order by t.id
     for update skip locked
   ) s;
   return query select * from taskwarden._requeue_or_fail(coalesce(v_ids, '{}'), 'lease_expired',
     'lease expired before the task was completed or renewed', p_dry_run);
 end
 $$;
-comment on function taskwarden._reap_expired_leases(integer, boolean) is 'Reaper step: takes back running tasks whose lease expired.';
+comment on function taskwarden._reap_expired_leases(bigint[], boolean) is 'Reaper step: takes back the given running tasks whose lease expired (re-checked under the row lock).';
 
 create function taskwarden._reap_timed_out(p_batch integer, p_dry_run boolean)
 returns table (task_id bigint, task_type text, run_id uuid, owner_id text, attempts integer, action text, reason text)
@@ -66,16 +94,32 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  v_timeouts integer[];
   v_ids bigint[];
 begin
   -- Liveness is not enough: a task whose worker still beats is bounded by its own timeout.
-  select array_agg(s.id) into v_ids from (
-    select t.id from taskwarden.tasks t
+  -- The distinct timeouts in use are few: walk them through the index (a loose index scan),
+  -- then read only the rows started before now() - timeout for each.
+  with recursive d (ts) as (
+    select min(t.timeout_seconds) from taskwarden.tasks t
     where t.status = 'running' and t.timeout_seconds is not null
-      and t.started_at < now() - make_interval(secs => t.timeout_seconds)
+    union all
+    select (select min(t.timeout_seconds) from taskwarden.tasks t
+            where t.status = 'running' and t.timeout_seconds is not null and t.timeout_seconds > d.ts)
+    from d where d.ts is not null
+  )
+  select array_agg(d.ts) into v_timeouts from d where d.ts is not null;
+  if v_timeouts is null then
+    return;
+  end if;
+  select array_agg(s.id) into v_ids from (
+    select t.id from unnest(v_timeouts) u (ts)
+    join taskwarden.tasks t
+      on t.status = 'running' and t.timeout_seconds is not null and t.timeout_seconds = u.ts
+     and t.started_at < now() - make_interval(secs => u.ts)
     order by t.id
     limit p_batch
-    for update skip locked
+    for update of t skip locked
   ) s;
   return query select * from taskwarden._requeue_or_fail(coalesce(v_ids, '{}'), 'timeout',
     'task ran past its timeout_seconds', p_dry_run);
@@ -94,15 +138,22 @@ declare
   v_started timestamptz := clock_timestamp();
   v_batch integer := taskwarden._setting_num('reap_batch', 200)::integer;
   v_rounds integer := taskwarden._setting_num('reap_max_rounds', 10)::integer;
+  v_dead_after integer := taskwarden._setting_num('dead_worker_seconds', 300)::integer;
+  v_stale_minutes numeric := taskwarden._setting_num('task_stale_seconds', 900) / 60;
+  v_max_requeue integer := taskwarden._setting_num('max_requeue', 3)::integer;
+  v_steps constant text[] := array['lease_expired', 'worker_dead', 'timed_out', 'stale'];
+  v_step text;
   v_round integer := 0;
-  v_i integer;
-  v_counts integer[] := array_fill(0, array[8]);
+  v_full boolean;
   v_n_requeued integer;
   v_n_failed integer;
-  v_full boolean;
-  v_lease jsonb; v_dead jsonb; v_timeout jsonb; v_stale jsonb;
+  v_counts jsonb := '{}'::jsonb;
+  v_after bigint;
+  v_scan record;
+  v_taken integer := 0;
+  v_next_after bigint;
   v_runs integer := 0;
-  v_workers integer := 0;
+  v_prune jsonb;
   v_summary jsonb;
   v_id bigint;
 begin
@@ -120,77 +171,82 @@ begin
                               'skipped', true, 'reason', 'another reap is in progress');
   end if;
 
+  -- Where the last reap's lease scan stopped (the newest summary that has it: one index probe).
+  select (r.summary ->> 'lease_scan_after')::bigint into v_after
+  from taskwarden.reaper_runs r
+  where not r.skipped and not r.dry_run and r.summary ? 'lease_scan_after'
+  order by r.id desc
+  limit 1;
+  v_scan := taskwarden._lease_scan(coalesce(v_after, 0),
+                                   taskwarden._setting_num('reap_lease_scan_rows', 5000)::integer);
+
   -- Rounds of reap_batch rows per step, while a step still fills its batch: a mass death of
   -- workers drains in one call instead of one batch a minute. A dry run sees one round.
   for v_i in 1 .. case when v_dry then 1 else v_rounds end loop
     v_round := v_i;
-    select count(*) filter (where r.action in ('requeued', 'would_requeue')),
-           count(*) filter (where r.action in ('failed', 'would_fail'))
-    into v_n_requeued, v_n_failed from taskwarden._reap_expired_leases(v_batch, v_dry) r;
-    v_counts[1] := v_counts[1] + v_n_requeued; v_counts[2] := v_counts[2] + v_n_failed;
-    v_full := v_n_requeued + v_n_failed = v_batch;
-
-    select count(*) filter (where r.action in ('requeued', 'would_requeue')),
-           count(*) filter (where r.action in ('failed', 'would_fail'))
-    into v_n_requeued, v_n_failed from taskwarden._reap_dead_workers(
-      taskwarden._setting_num('dead_worker_seconds', 300)::integer, v_batch, v_dry) r;
-    v_counts[3] := v_counts[3] + v_n_requeued; v_counts[4] := v_counts[4] + v_n_failed;
-    v_full := v_full or v_n_requeued + v_n_failed = v_batch;
-
-    select count(*) filter (where r.action in ('requeued', 'would_requeue')),
-           count(*) filter (where r.action in ('failed', 'would_fail'))
-    into v_n_requeued, v_n_failed from taskwarden._reap_timed_out(v_batch, v_dry) r;
-    v_counts[5] := v_counts[5] + v_n_requeued; v_counts[6] := v_counts[6] + v_n_failed;
-    v_full := v_full or v_n_requeued + v_n_failed = v_batch;
-
-    select count(*) filter (where r.action in ('requeued', 'would_requeue')),
-           count(*) filter (where r.action in ('failed', 'would_fail'))
-    into v_n_requeued, v_n_failed from taskwarden.cleanup_stale_running_tasks(
-      taskwarden._setting_num('task_stale_seconds', 900) / 60,
-      taskwarden._setting_num('max_requeue', 3)::integer, v_batch, v_dry) r;
-    v_counts[7] := v_counts[7] + v_n_requeued; v_counts[8] := v_counts[8] + v_n_failed;
-    v_full := v_full or v_n_requeued + v_n_failed = v_batch;
-
+    v_full := false;
+    foreach v_step in array v_steps loop
+      select count(*) filter (where r.action in ('requeued', 'would_requeue')),
+             count(*) filter (where r.action in ('failed', 'would_fail'))
+      into v_n_requeued, v_n_failed
+      from (
+        -- Only the step named runs: the others are cut by a one-time filter, never called.
+        select * from taskwarden._reap_expired_leases(v_scan.expired[v_taken + 1 : v_taken + v_batch], v_dry)
+        where v_step = 'lease_expired'
+        union all
+        select * from taskwarden._reap_dead_workers(v_dead_after, v_batch, v_dry) where v_step = 'worker_dead'
+        union all
+        select * from taskwarden._reap_timed_out(v_batch, v_dry) where v_step = 'timed_out'
+        union all
+        -- Staleness is for rows without a lease; the scan says whether it saw any.
+        select * from taskwarden.cleanup_stale_running_tasks(v_stale_minutes, v_max_requeue, v_batch, v_dry)
+        where v_step = 'stale' and v_scan.unleased
+      ) r;
+      if v_step = 'lease_expired' then
+        v_taken := least(v_taken + v_batch, cardinality(v_scan.expired));
+        v_full := v_full or v_taken < cardinality(v_scan.expired);
+      else
+        v_full := v_full or v_n_requeued + v_n_failed >= v_batch;
+      end if;
+      v_counts := v_counts || jsonb_build_object(v_step, jsonb_build_object(
+        'requeued', coalesce((v_counts -> v_step ->> 'requeued')::integer, 0) + v_n_requeued,
+        'failed', coalesce((v_counts -> v_step ->> 'failed')::integer, 0) + v_n_failed));
+    end loop;
     exit when not v_full;
   end loop;
-  v_lease := jsonb_build_object('requeued', v_counts[1], 'failed', v_counts[2]);
-  v_dead := jsonb_build_object('requeued', v_counts[3], 'failed', v_counts[4]);
-  v_timeout := jsonb_build_object('requeued', v_counts[5], 'failed', v_counts[6]);
-  v_stale := jsonb_build_object('requeued', v_counts[7], 'failed', v_counts[8]);
+  -- Expired leases this call had no round left for are found again by the next scan.
+  v_next_after := case when v_taken >= cardinality(v_scan.expired) then v_scan.next_after
+                       when v_taken = 0 then coalesce(v_after, 0)
+                       else v_scan.expired[v_taken] end;
 
   select count(*) into v_runs
   from taskwarden.cleanup_stale_runs(taskwarden._setting_num('run_stale_hours', 24), v_dry);
 
-  if not v_dry then
-    v_workers := taskwarden.cleanup_stale_workers(taskwarden._setting_num('worker_retention_minutes', 60)::integer);
-    delete from taskwarden.reaper_runs
-    where started_at < now() - make_interval(days => taskwarden._setting_num('reaper_runs_retention_days', 7)::integer);
-    delete from taskwarden.task_events
-    where id in (select e.id from taskwarden.task_events e
-                 where e.created_at < now() - make_interval(days => taskwarden._setting_num('event_retention_days', 30)::integer)
-                 limit 10000);
-  end if;
+  v_prune := taskwarden._prune(v_dry);
 
   v_summary := jsonb_build_object(
     'source', v_source, 'dry_run', v_dry, 'skipped', false,
-    'lease_expired', v_lease, 'worker_dead', v_dead, 'timed_out', v_timeout, 'stale', v_stale, 'rounds', v_round,
-    'stale_runs_failed', v_runs, 'workers_deleted', v_workers,
+    'lease_expired', v_counts -> 'lease_expired', 'worker_dead', v_counts -> 'worker_dead',
+    'timed_out', v_counts -> 'timed_out', 'stale', v_counts -> 'stale', 'rounds', v_round,
+    'stale_runs_failed', v_runs, 'workers_deleted', (v_prune ->> 'workers')::integer,
+    'prune', v_prune,
+    'lease_scan', jsonb_build_object('scanned', v_scan.scanned, 'expired_seen', cardinality(v_scan.expired)),
+    'lease_scan_after', v_next_after,
     'duration_ms', round((extract(epoch from clock_timestamp() - v_started) * 1000)::numeric, 3));
 
   insert into taskwarden.reaper_runs
     (source, dry_run, skipped, started_at, finished_at, duration_ms, requeued, failed,
      stale_runs_failed, workers_deleted, summary)
-  values
-    (v_source, v_dry, false, v_started, clock_timestamp(), (v_summary ->> 'duration_ms')::numeric,
-     v_counts[1] + v_counts[3] + v_counts[5] + v_counts[7],
-     v_counts[2] + v_counts[4] + v_counts[6] + v_counts[8],
-     v_runs, v_workers, v_summary)
+  select v_source, v_dry, false, v_started, clock_timestamp(), (v_summary ->> 'duration_ms')::numeric,
+         sum((c.value ->> 'requeued')::integer), sum((c.value ->> 'failed')::integer),
+         v_runs, (v_prune ->> 'workers')::integer, v_summary
+  from jsonb_each(v_counts) c
   returning id into v_id;
 
   return v_summary || jsonb_build_object('reaper_run_id', v_id);
 end
 $$;
-comment on function taskwarden.reap(text, boolean) is 'All maintenance in one concurrency-safe call: expired leases, dead workers, timeouts, stale tasks and runs, old rows; logged in reaper_runs.';
+comment on function taskwarden.reap(text, boolean) is 'All maintenance in one concurrency-safe call: expired leases, dead workers, timeouts, stale tasks and runs, then retention (prune); logged in reaper_runs.';
 
 create function taskwarden.get_task_activity(minutes integer default 60, bucket_seconds integer default 60)
 returns table (bucket_start timestamptz, completed bigint, failed bigint, requeued bigint, claimed bigint)
