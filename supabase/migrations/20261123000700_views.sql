@@ -60,3 +60,56 @@ from taskwarden.runs r
 left join taskwarden.tasks t on t.run_id = r.id
 group by r.id;
 comment on view taskwarden.v_run_progress is 'Per run: task counts by status, percent done, last progress.';
+
+-- The dashboard's and `taskwarden status`'s task counts. v_task_status_counts above is exact and
+-- reads every row (seconds at 10^7 rows); this reads at most exact_limit rows per status through
+-- the partial indexes and, past that, takes the planner's estimate (reltuples times the status's
+-- frequency in pg_stats), naming the statuses it estimated. Each status has its own statement
+-- with the literal status, so its partial index is always provably usable.
+create function taskwarden.get_task_counts(exact_limit integer default 5000)
+returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_lim integer := get_task_counts.exact_limit;
+  v_counts jsonb;
+  v_estimated text[] := '{}';
+  v_rows numeric;
+  v_status text;
+  v_n bigint;
+  v_stale bigint;
+begin
+  perform taskwarden._check_range('exact_limit', v_lim, 1, 1000000);
+  v_counts := jsonb_build_object(
+    'queued', (select count(*) from (select from taskwarden.tasks t where t.status = 'queued' limit v_lim + 1) x),
+    'running', (select count(*) from (select from taskwarden.tasks t where t.status = 'running' limit v_lim + 1) x),
+    'completed', (select count(*) from (select from taskwarden.tasks t where t.status = 'completed' limit v_lim + 1) x),
+    'failed', (select count(*) from (select from taskwarden.tasks t where t.status = 'failed' limit v_lim + 1) x),
+    'cancelled', (select count(*) from (select from taskwarden.tasks t where t.status = 'cancelled' limit v_lim + 1) x));
+  for v_status in select k from jsonb_each_text(v_counts) e (k, v) where e.v::bigint > v_lim loop
+    select greatest(c.reltuples, 0) into v_rows from pg_catalog.pg_class c where c.oid = 'taskwarden.tasks'::regclass;
+    select round(v_rows * f.freq) into v_n
+    from pg_catalog.pg_stats s
+    cross join lateral unnest(s.most_common_vals::text::text[], s.most_common_freqs) f (val, freq)
+    where s.schemaname = 'taskwarden' and s.tablename = 'tasks' and s.attname = 'status' and f.val = v_status;
+    v_counts := v_counts || jsonb_build_object(v_status, greatest(v_lim + 1, coalesce(v_n, 0)));
+    v_estimated := v_estimated || v_status;
+  end loop;
+  if (v_counts ->> 'running')::bigint <= v_lim then
+    select count(*) into v_stale from taskwarden.v_stale_running_tasks;
+  else
+    -- Too many running rows to classify each: count those of dead workers (through the owner
+    -- index); the reaper's lease scan finds the expired leases of live ones.
+    select count(*) into v_stale from (
+      select from taskwarden.tasks t
+      where t.status = 'running'
+        and t.owner_id = any (array(select w.worker_id from taskwarden.worker_heartbeats w
+                                    where w.last_heartbeat_at < now() - taskwarden._dead_after()))
+      limit v_lim + 1) x;
+    v_estimated := v_estimated || 'stale_running'::text;
+  end if;
+  return v_counts || jsonb_build_object('stale_running', v_stale, 'estimated', to_jsonb(v_estimated));
+end
+$$;
+comment on function taskwarden.get_task_counts(integer) is 'Tasks per status for dashboards: exact up to exact_limit per status, the planner''s estimate past it (listed in estimated).';

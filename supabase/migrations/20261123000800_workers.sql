@@ -317,15 +317,9 @@ as $$
              'last_progress_at', s.last_progress_at, 'stale_for_hours', s.stale_for_hours)), '[]'::jsonb) as list
     from taskwarden.find_stale_runs(taskwarden._setting_num('run_stale_hours', 24)) s
   ),
+  -- Live rows counted, finished ones estimated past a few thousand: flat cost at any age.
   task_counts as (
-    select jsonb_build_object(
-      'queued', count(*) filter (where t.status = 'queued'),
-      'running', count(*) filter (where t.status = 'running'),
-      'completed', count(*) filter (where t.status = 'completed'),
-      'failed', count(*) filter (where t.status = 'failed'),
-      'cancelled', count(*) filter (where t.status = 'cancelled'),
-      'stale_running', (select count(*) from taskwarden.v_stale_running_tasks)) as counts
-    from taskwarden.tasks t
+    select taskwarden.get_task_counts() as counts
   ),
   last_reap as (
     select jsonb_build_object('id', r.id, 'source', r.source, 'started_at', r.started_at,
@@ -353,6 +347,10 @@ as $$
     'tasks', task_counts.counts,
     'stale_runs', stale_runs.list,
     'last_reap', (select l.row from last_reap l),
+    'last_prune', (select jsonb_build_object('at', r.finished_at, 'source', r.source) || (r.summary -> 'prune')
+                   from taskwarden.reaper_runs r
+                   where not r.skipped and not r.dry_run and r.summary ? 'prune'
+                   order by r.id desc limit 1),
     -- A missing scheduler is never silent: not running once three intervals pass without a reap.
     'reaper', (select jsonb_build_object('last_reap_at', r.at, 'interval_seconds', r.s,
                                          'running', coalesce(r.at > now() - make_interval(secs => 3 * r.s), false))

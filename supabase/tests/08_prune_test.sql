@@ -87,6 +87,20 @@ select is((taskwarden.reap('test') -> 'prune' -> 'tasks' ->> 'completed')::int, 
 select is((select count(*)::int from taskwarden.tasks where task_type = 'by_reap'), 0, 'and the task is gone');
 select is((taskwarden.reap('test', dry_run => true) -> 'prune' ->> 'dry_run')::boolean, true, 'a dry reap prunes dry');
 
+select ok((select taskwarden.get_worker_health_summary() -> 'last_prune' ? 'tasks'), 'the health summary (dashboard, status) shows the last prune');
+
+-- Task counts for the dashboard: exact up to exact_limit per status, estimated past it.
+select is(taskwarden.get_task_counts() - 'estimated',
+          (select jsonb_object_agg(s, (select count(*) from taskwarden.tasks t where t.status = s))
+                  || jsonb_build_object('stale_running', (select count(*) from taskwarden.v_stale_running_tasks))
+           from unnest(array['queued', 'running', 'completed', 'failed', 'cancelled']) s),
+          'get_task_counts is exact below its limit');
+insert into taskwarden.tasks (task_type, status, attempts) select 'counted', 'queued', 0 from generate_series(1, 5);
+select ok(taskwarden.get_task_counts(2) -> 'estimated' ? 'queued', 'past exact_limit a status is estimated, and says so');
+select ok(not taskwarden.get_task_counts(2) -> 'estimated' ? 'failed', 'a status within it is not');
+select ok((taskwarden.get_task_counts(2) ->> 'queued')::int >= 3, 'never below what it counted');
+select throws_ok($$select taskwarden.get_task_counts(0)$$, 'TW002', null, 'exact_limit 0 is refused');
+
 -- Arguments and settings are checked.
 select throws_ok($$select taskwarden.prune(null)$$, 'TW002', null, 'dry_run null is refused');
 select throws_ok($$update taskwarden.settings set value = '0' where key = 'finished_task_retention_hours'$$, 'TW002', null,
