@@ -25,7 +25,7 @@ comment on function taskwarden._raise_lease_lost(bigint, uuid) is 'Raises TW001 
 
 create function taskwarden._check_run_accepts_tasks(p_run_id uuid)
 returns void
-language plpgsql stable
+language plpgsql
 set search_path = ''
 as $$
 declare
@@ -34,7 +34,10 @@ begin
   if p_run_id is null then
     return;
   end if;
-  select status into v_status from taskwarden.runs where id = p_run_id;
+  -- A key-share lock until commit: finish_run (which locks the run for update) waits for this
+  -- enqueue and then counts its tasks, or this enqueue waits and sees the run is over; either
+  -- way no task joins a run that was completed with it unfinished.
+  select status into v_status from taskwarden.runs where id = p_run_id for key share;
   if not found then
     raise exception 'run % not found', p_run_id using errcode = 'TW003', hint = 'Check run_id, or create the run with create_run().';
   end if;

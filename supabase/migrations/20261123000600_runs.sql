@@ -33,6 +33,7 @@ begin
   if create_run.metadata is null or jsonb_typeof(create_run.metadata) <> 'object' then
     raise exception 'metadata must be a JSON object' using errcode = 'TW002', hint = 'Pass ''{}'' for none.';
   end if;
+  perform taskwarden._check_json('metadata', create_run.metadata);
   insert into taskwarden.runs (name, metadata) values (create_run.name, create_run.metadata)
   returning * into v_run;
   return v_run;
@@ -80,9 +81,26 @@ set search_path = ''
 as $$
 declare
   v_run taskwarden.runs := taskwarden._get_run_for_update(p_run_id);
+  v_queued integer;
+  v_running integer;
 begin
   if v_run.status not in ('pending', 'running') then
     return v_run; -- terminal runs stay as they are: every terminal transition is idempotent
+  end if;
+  if p_status = 'completed' then
+    -- Completing a run with work still queued or running would cancel that work and refuse its
+    -- holders' results: a job that only enqueued its tasks would lose all of them. The run row
+    -- is locked, and enqueue_tasks takes a share lock on it, so no task slips in after this count.
+    select count(*) filter (where t.status = 'queued'), count(*) filter (where t.status = 'running')
+    into v_queued, v_running
+    from taskwarden.tasks t
+    where t.run_id = v_run.id and t.status in ('queued', 'running');
+    if v_queued + v_running > 0 then
+      raise exception 'run % has % unfinished tasks (% queued, % running): it cannot be completed yet',
+          v_run.id, v_queued + v_running, v_queued, v_running
+        using errcode = 'TW004',
+              hint = 'Wait until its tasks are finished (runToCompletion waits for them), or call cancel_run() to cancel them, or finish_run() with an error to fail the run.';
+    end if;
   end if;
   update taskwarden.runs r
   set status = p_status, error = p_error, completed_at = now(), updated_at = now(),
@@ -95,7 +113,7 @@ begin
   return v_run;
 end
 $$;
-comment on function taskwarden._end_run(uuid, text, text, text) is 'Moves a live run to a terminal status with completed_at; returns terminal runs unchanged.';
+comment on function taskwarden._end_run(uuid, text, text, text) is 'Moves a live run to a terminal status with completed_at (completed only once its tasks are finished: TW004); returns terminal runs unchanged.';
 
 create function taskwarden.finish_run(run_id uuid, error text default null)
 returns taskwarden.runs
@@ -108,7 +126,7 @@ as $$
     left(finish_run.error, 10000),
     case when finish_run.error is null then 'run_completed' else 'run_failed' end)
 $$;
-comment on function taskwarden.finish_run(uuid, text) is 'Completes a run, or fails it when error is given; completed_at always set; idempotent on terminal runs.';
+comment on function taskwarden.finish_run(uuid, text) is 'Completes a run whose tasks are all finished (TW004 otherwise), or fails it when error is given (its unfinished tasks are cancelled); idempotent on terminal runs.';
 
 create function taskwarden.cancel_run(run_id uuid, reason text default null)
 returns taskwarden.runs

@@ -19,24 +19,31 @@ from taskwarden.worker_heartbeats w
 where w.status <> 'stopped' and w.last_heartbeat_at < now() - taskwarden._dead_after();
 comment on view taskwarden.v_dead_workers is 'Workers that did not stop cleanly and have not beaten within dead_worker_seconds.';
 
+-- The settings are read once per query (a materialized CTE), not once per row: per-row lookups
+-- cost seconds over many running rows. A row with a lease is listed only when the lease expired,
+-- its owner is dead or it ran past its timeout; staleness is for rows without a lease.
 create view taskwarden.v_stale_running_tasks with (security_invoker = true) as
+with cfg as materialized (
+  select now() - taskwarden._dead_after() as dead_before,
+         now() - make_interval(secs => taskwarden._setting_num('task_stale_seconds', 900)) as stale_before
+)
 select t.id as task_id, t.task_type, t.run_id, t.owner_id, t.attempts, t.max_attempts, t.started_at,
        t.lease_expires_at, coalesce(t.last_heartbeat, t.updated_at) as last_seen_at,
        round(extract(epoch from now() - coalesce(t.last_heartbeat, t.updated_at))::numeric, 1) as seconds_since_heartbeat,
        case
          when t.lease_expires_at < now() then 'lease_expired'
-         when w.last_heartbeat_at < now() - taskwarden._dead_after() then 'worker_dead'
+         when w.last_heartbeat_at < cfg.dead_before then 'worker_dead'
          when t.timeout_seconds is not null and t.started_at < now() - make_interval(secs => t.timeout_seconds) then 'timeout'
          else 'stale'
        end as stale_reason
 from taskwarden.tasks t
+cross join cfg
 left join taskwarden.worker_heartbeats w on w.worker_id = t.owner_id
 where t.status = 'running'
   and (t.lease_expires_at < now()
-       or w.last_heartbeat_at < now() - taskwarden._dead_after()
+       or w.last_heartbeat_at < cfg.dead_before
        or (t.timeout_seconds is not null and t.started_at < now() - make_interval(secs => t.timeout_seconds))
-       or coalesce(t.last_heartbeat, t.updated_at)
-          < now() - make_interval(secs => taskwarden._setting_num('task_stale_seconds', 900)));
+       or (t.lease_expires_at is null and coalesce(t.last_heartbeat, t.updated_at) < cfg.stale_before));
 comment on view taskwarden.v_stale_running_tasks is 'Running tasks the next reap() will take back, and why.';
 
 create view taskwarden.v_task_status_counts with (security_invoker = true) as
@@ -53,13 +60,14 @@ select r.id as run_id, r.name, r.status, r.created_at, r.started_at, r.completed
        count(t.id) filter (where t.status = 'completed') as tasks_completed,
        count(t.id) filter (where t.status = 'failed') as tasks_failed,
        count(t.id) filter (where t.status = 'cancelled') as tasks_cancelled,
-       round(100.0 * count(t.id) filter (where t.status in ('completed', 'failed', 'cancelled'))
+       -- Finished work only: a cancelled task was never done, so a cancelled run does not read 100 %.
+       round(100.0 * count(t.id) filter (where t.status in ('completed', 'failed'))
              / nullif(count(t.id), 0), 1) as percent_done,
        max(greatest(t.updated_at, t.last_heartbeat)) as last_progress_at
 from taskwarden.runs r
 left join taskwarden.tasks t on t.run_id = r.id
 group by r.id;
-comment on view taskwarden.v_run_progress is 'Per run: task counts by status, percent done, last progress.';
+comment on view taskwarden.v_run_progress is 'Per run: task counts by status, percent done (completed or failed, never cancelled), last progress.';
 
 -- The dashboard's and `taskwarden status`'s task counts. v_task_status_counts above is exact and
 -- reads every row (seconds at 10^7 rows); this reads at most exact_limit rows per status through

@@ -186,24 +186,39 @@ declare
   v_base text;
   v_ids bigint[];
   v_count integer;
+  v_live text[];
 begin
   perform taskwarden._check_text('worker_id', v_worker);
   v_base := taskwarden._worker_base(v_worker);
-  -- This id's own tasks, and those of earlier boots of the same base id ("base#boot").
+  -- This id's own tasks (the caller is its new life), and those of other boots of the same base
+  -- id ("base#boot") that are dead, stopped or have no heartbeat row. A boot that still beats
+  -- keeps its tasks: one configured id given to two processes must not make them take each
+  -- other's work.
   select array_agg(s.id) into v_ids from (
     select t.id from taskwarden.tasks t
+    left join taskwarden.worker_heartbeats w on w.worker_id = t.owner_id
     where t.status = 'running'
-      and (t.owner_id = v_worker or left(t.owner_id, length(v_base) + 1) = v_base || '#')
+      and (t.owner_id = v_worker
+           or (left(t.owner_id, length(v_base) + 1) = v_base || '#'
+               and (w.worker_id is null or w.status = 'stopped' or w.last_heartbeat_at < now() - taskwarden._dead_after())))
     order by t.id
-    for update skip locked
+    for update of t skip locked
   ) s;
   select count(*) into v_count
   from taskwarden._requeue_or_fail(coalesce(v_ids, '{}'), 'recovered',
                                    'worker restarted while the task was running', false);
+  select array_agg(w.worker_id order by w.worker_id) into v_live
+  from taskwarden.worker_heartbeats w
+  where left(w.worker_id, length(v_base) + 1) = v_base || '#' and w.worker_id <> v_worker
+    and w.status <> 'stopped' and w.last_heartbeat_at >= now() - taskwarden._dead_after();
+  if v_live is not null then
+    raise warning 'worker id base % is also used by live boot(s) %: their tasks were left alone', v_base, array_to_string(v_live, ', ')
+      using hint = 'Give each process its own <TYPE>_WORKER_ID (or none: a generated one is unique per process).';
+  end if;
   return v_count;
 end
 $$;
-comment on function taskwarden.recover_worker_tasks(text) is 'Startup recovery: requeues (or fails, budget spent) running tasks left by earlier boots of this worker id.';
+comment on function taskwarden.recover_worker_tasks(text) is 'Startup recovery: requeues (or fails, budget spent) running tasks left by dead, stopped or vanished boots of this worker id; warns about live boots sharing it.';
 
 create function taskwarden._reap_dead_workers(p_dead_after integer, p_batch integer, p_dry_run boolean)
 returns table (task_id bigint, task_type text, run_id uuid, owner_id text, attempts integer, action text, reason text)
@@ -321,6 +336,18 @@ as $$
   task_counts as (
     select taskwarden.get_task_counts() as counts
   ),
+  -- One configured id given to several live processes (PM2 instances, a shared env file): their
+  -- boots differ only in the suffix; each keeps its own tasks, but the operator should know.
+  duplicate_bases as (
+    select coalesce(jsonb_agg(jsonb_build_object('base', d.base, 'worker_ids', d.ids) order by d.base), '[]'::jsonb) as list
+    from (
+      select taskwarden._worker_base(h.worker_id) as base, jsonb_agg(h.worker_id order by h.worker_id) as ids
+      from taskwarden.worker_heartbeats h
+      where h.worker_id like '%#%' and h.status <> 'stopped' and h.last_heartbeat_at >= now() - taskwarden._dead_after()
+      group by 1
+      having count(*) > 1
+    ) d
+  ),
   last_reap as (
     select jsonb_build_object('id', r.id, 'source', r.source, 'started_at', r.started_at,
                               'finished_at', r.finished_at, 'duration_ms', r.duration_ms,
@@ -344,6 +371,7 @@ as $$
       'stopped', coalesce((select sum(b.stopped) from by_type b), 0)),
     'by_type', coalesce((select jsonb_agg(to_jsonb(b)) from by_type b), '[]'::jsonb),
     'dead_workers', dead.list,
+    'duplicate_worker_bases', (select d.list from duplicate_bases d),
     'tasks', task_counts.counts,
     'stale_runs', stale_runs.list,
     'last_reap', (select l.row from last_reap l),

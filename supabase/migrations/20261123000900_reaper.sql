@@ -22,10 +22,13 @@ begin
   if cleanup_stale_running_tasks.dry_run is null then
     raise exception 'dry_run must not be null' using errcode = 'TW002', hint = 'Pass true to preview, false to act.';
   end if;
-  -- Legacy rows have no lease columns: their last sign of life is updated_at.
+  -- Staleness is for rows without a lease (legacy rows, whose last sign of life is updated_at).
+  -- A leased row is taken back only by its lease's expiry, its owner's death or its timeout:
+  -- a task claimed for 3600 s is not stale after task_stale_seconds.
   select array_agg(s.id) into v_ids from (
     select t.id from taskwarden.tasks t
     where t.status = 'running'
+      and t.lease_expires_at is null
       and coalesce(t.last_heartbeat, t.updated_at)
           < now() - make_interval(secs => cleanup_stale_running_tasks.stale_minutes * 60)
     order by coalesce(t.last_heartbeat, t.updated_at), t.id
