@@ -18,6 +18,11 @@ begin
     raise exception 'setting % cannot be deleted', old.key
       using errcode = 'TW002', hint = 'Set its value instead: every setting is read by the reaper.';
   end if;
+  -- A rename would delete the setting under its old name just as surely.
+  if tg_op = 'UPDATE' and new.key is distinct from old.key then
+    raise exception 'setting % cannot be renamed', old.key
+      using errcode = 'TW002', hint = 'Set its value instead: every setting is read by the reaper.';
+  end if;
   new.updated_at := now();
   v_range := case when new.min_value is not null and new.max_value is not null
                   then format(' between %s and %s', trim_scale(new.min_value), trim_scale(new.max_value)) else '' end;
