@@ -131,7 +131,8 @@ language plpgsql immutable
 set search_path = ''
 as $$
 begin
-  if p_value is null or length(btrim(p_value)) = 0 then
+  -- btrim() strips spaces only: tabs, newlines and Unicode spaces count as blank too.
+  if p_value is null or p_value ~ '^[\s\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]*$' then
     raise exception '% must be a non-empty string', p_name
       using errcode = 'TW002', hint = format('Pass a non-empty %s.', p_name);
   end if;

@@ -78,9 +78,16 @@ begin
   if enqueue_tasks.run_at is null then
     raise exception 'run_at must not be null' using errcode = 'TW002', hint = 'Omit run_at to run now.';
   end if;
+  if not isfinite(enqueue_tasks.run_at) then
+    raise exception 'run_at must be a finite time (got %)', enqueue_tasks.run_at
+      using errcode = 'TW002', hint = 'Omit run_at to run now, or pass a real time; ''infinity'' would never run.';
+  end if;
   if enqueue_tasks.timeout_seconds is not null then
     perform taskwarden._check_range('timeout_seconds', enqueue_tasks.timeout_seconds, 1, 604800);
   end if;
+  -- Each payload on its own: the size limit (max_json_bytes) is per payload, not per batch.
+  perform taskwarden._check_json(case when cardinality(payloads) = 1 then 'payload' else format('payloads[%s]', p.n) end, p.payload)
+  from unnest(payloads) with ordinality as p (payload, n);
   perform taskwarden._check_run_accepts_tasks(enqueue_tasks.run_id);
 
   return query

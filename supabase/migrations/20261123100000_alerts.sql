@@ -29,10 +29,25 @@ as $$
 declare
   v_channels text[] := sync_alerts.channels;
   v_problems jsonb;
+  v_bad text;
 begin
   if v_channels is null or cardinality(v_channels) = 0 or array_position(v_channels, null) is not null then
     raise exception 'channels must be a non-empty array of channel names'
       using errcode = 'TW002', hint = 'For example array[''email'', ''webhook''].';
+  end if;
+  -- Checked here, before any write: a constraint violation would break alerting exactly when a
+  -- problem exists, with an error that names no argument.
+  select c into v_bad from unnest(v_channels) c
+  where c ~ '^[\s\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]*$' or length(btrim(c)) > 50
+  limit 1;
+  if found then
+    raise exception 'channels must be non-blank names of at most 50 characters (got "%")', v_bad
+      using errcode = 'TW002', hint = 'For example array[''email'', ''webhook''].';
+  end if;
+  select c into v_bad from unnest(v_channels) c group by c having count(*) > 1 order by c limit 1;
+  if found then
+    raise exception 'channels must not repeat a channel (% is given twice)', v_bad
+      using errcode = 'TW002', hint = 'Pass each channel once.';
   end if;
 
   select coalesce(jsonb_agg(jsonb_build_object('alert_key', p.alert_key, 'kind', p.kind, 'subject', p.subject,
