@@ -66,6 +66,11 @@ select is((select owner_id from taskwarden.tasks where id = :live_task), 'resear
 select is(taskwarden.recover_worker_tasks('research-1#new'), 0, 'a second recovery finds nothing');
 
 -- two live boots of one base are reported
+select results_eq($$select worker_id, coalesce((to_jsonb(w) ->> 'duplicate_base')::boolean, false) from taskwarden.list_workers() w
+                    where worker_id like 'research-1%' order by worker_id collate "C"$$,
+                  $$values ('research-1#dead', false), ('research-1#live', true), ('research-1#new', true), ('research-1#stop', false),
+                          ('research-10#other', false)$$,
+                  'list_workers flags the live boots that share a base id (duplicate_base)');
 select is(taskwarden.get_worker_health_summary() -> 'duplicate_worker_bases',
           '[{"base": "research-1", "worker_ids": ["research-1#live", "research-1#new"]}]'::jsonb,
           'get_worker_health_summary lists each base id used by more than one live boot');
