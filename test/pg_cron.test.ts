@@ -58,19 +58,17 @@ describe.skipIf(skip)("pg_cron 1.6: reaping every few seconds", () => {
     }
   });
 
-  it("service_role may call it over the API (the function schedules as its owner)", async () => {
-    const r = await sql.begin(async (tx) => {
-      await tx`set local role service_role`;
-      return tx`select taskwarden.schedule_reaper() as s`;
-    });
-    expect(r[0].s).toBe("5 seconds");
-    const anon = await sql
+  it("rescheduling is the job owner's: anyone else would add a second job, so service_role is refused and nothing changes", async () => {
+    const err = await sql
       .begin(async (tx) => {
-        await tx`set local role anon`;
-        return tx`select taskwarden.schedule_reaper()`;
+        await tx`set local role service_role`;
+        return tx`select taskwarden.schedule_reaper(9)`;
       })
       .catch((e: postgres.PostgresError) => e);
-    expect(anon).toMatchObject({ code: "42501" });
+    expect(err).toMatchObject({ code: "42501", message: "only postgres (who owns the taskwarden-reap job) can reschedule it" });
+    expect((await sql`select count(*)::int as n from cron.job where jobname = 'taskwarden-reap'`)[0].n).toBe(1);
+    expect((await sql`select schedule from cron.job where jobname = 'taskwarden-reap'`)[0].schedule).toBe("5 seconds");
+    expect((await sql`select value from taskwarden.settings where key = 'reap_interval_seconds'`)[0].value).toBe(5);
   });
 
   it("pg_cron runs it within a few intervals, and the reap is logged with source pg_cron", { timeout: 60_000 }, async () => {

@@ -12,14 +12,15 @@ on conflict (key) do nothing;
 create function taskwarden.schedule_reaper(interval_seconds integer default null)
 returns text
 language plpgsql
--- The owner (who enabled pg_cron) schedules, so service_role can change the interval over the API.
-security definer
+-- Not SECURITY DEFINER (no function is): pg_cron's schema belongs to whoever enabled it, so
+-- rescheduling is for the database owner (SQL editor, psql, a migration).
 set search_path = ''
 as $$
 declare
   v_version text;
   v_seconds integer;
   v_schedule text;
+  v_owner text;
 begin
   if interval_seconds is not null then
     perform taskwarden._check_range('interval_seconds', interval_seconds, 1, 59);
@@ -30,6 +31,13 @@ begin
     raise exception 'pg_cron is not enabled in this database'
       using errcode = 'TW004',
             hint = 'Enable pg_cron (in the database cron.database_name names), or run reap() from the edge function or `taskwarden reap --loop`.';
+  end if;
+  -- pg_cron keys jobs by (name, user): scheduled by anyone else this would add a second job.
+  select pg_catalog.pg_get_userbyid(p.proowner) into v_owner from pg_catalog.pg_proc p
+  where p.oid = 'taskwarden.schedule_reaper(integer)'::pg_catalog.regprocedure;
+  if current_user <> v_owner then
+    raise exception 'only % (who owns the taskwarden-reap job) can reschedule it', v_owner
+      using errcode = '42501', hint = format('Run it as %s (the SQL editor, psql), or update the reap_interval_seconds setting and ask them to.', v_owner);
   end if;
   v_seconds := taskwarden._setting_num('reap_interval_seconds', 5)::integer;
   -- Seconds schedules ('N seconds', N in 1..59) arrived in pg_cron 1.5.
