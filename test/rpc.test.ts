@@ -347,3 +347,93 @@ describe("connect()", () => {
     expect((await again.getTask({ task_id: t.id })).task.task_type).toBe("embedded");
   });
 });
+
+describe("runToCompletion: work done inline, and work fanned out as tasks", () => {
+  let tw: Taskwarden;
+  let db: PostgresTransport;
+  beforeAll(async () => {
+    db = new PostgresTransport(await freshDatabase());
+    closers.push(() => db.close());
+    tw = new Taskwarden(db);
+  });
+  const runRow = async (id: string) =>
+    (await db.query<{ status: string; error: string | null; done: boolean }>(
+      "select status, error, completed_at is not null as done from taskwarden.runs where id = $1", [id]))[0];
+  const taskStatuses = async (id: string) =>
+    (await db.query<{ status: string }>("select status from taskwarden.tasks where run_id = $1 order by id", [id])).map((r) => r.status);
+  /** What a worker does with one task of the run: claim it and complete it. */
+  const workOne = async (type: string) => {
+    const [t] = await tw.claimTasks({ worker_id: `${type}#w`, task_types: [type] });
+    await tw.completeTask({ task_id: t.id, lease_token: t.lease_token });
+  };
+
+  it("inline: fn does the work; the run completes when it returns, with fn's value", async () => {
+    const run = await tw.createRun({ name: "inline" });
+    expect(await tw.runToCompletion(run.id, async () => 42)).toBe(42);
+    expect(await runRow(run.id)).toEqual({ status: "completed", error: null, done: true });
+  });
+
+  it("fanned out: fn only enqueues; the run completes once its tasks are finished, none is cancelled", async () => {
+    const run = await tw.createRun({ name: "fan out" });
+    let settled = false;
+    const job = tw.runToCompletion(run.id, async () => {
+      await tw.enqueueTasks({ task_type: "fan", payloads: [{ n: 1 }, { n: 2 }], run_id: run.id });
+      return "enqueued";
+    }, { pollMs: 50 }).finally(() => { settled = true; });
+    await expect.poll(() => taskStatuses(run.id)).toEqual(["queued", "queued"]);
+    await workOne("fan");
+    // Many polls later the run still waits for its last task (finish_run refused with TW004).
+    await new Promise((r) => setTimeout(r, 500));
+    expect(settled).toBe(false);
+    expect((await runRow(run.id)).status).toBe("running");
+    await workOne("fan");
+    expect(await job).toBe("enqueued");
+    expect(await runRow(run.id)).toEqual({ status: "completed", error: null, done: true });
+    expect(await taskStatuses(run.id)).toEqual(["completed", "completed"]);
+  });
+
+  it("finish_run itself refuses to complete a run with unfinished tasks: TW004 naming the counts, with a hint", async () => {
+    const run = await tw.createRun({ name: "refused" });
+    await tw.enqueueTask({ task_type: "refused", run_id: run.id });
+    const err = await expectError(tw.finishRun({ run_id: run.id }));
+    expect(err.sqlstate).toBe("TW004");
+    expect(err.message).toContain("has 1 unfinished tasks (1 queued, 0 running)");
+    expect(err.hint).toMatch(/cancel_run/);
+    expect(await taskStatuses(run.id)).toEqual(["queued"]);
+  });
+
+  it("fn throws after enqueueing: the run fails with the error and what is left is cancelled", async () => {
+    const run = await tw.createRun({ name: "crash after enqueue" });
+    await expect(tw.runToCompletion(run.id, async () => {
+      await tw.enqueueTasks({ task_type: "crash", payloads: [{}, {}], run_id: run.id });
+      throw new Error("crashed halfway");
+    })).rejects.toThrow("crashed halfway");
+    expect(await runRow(run.id)).toEqual({ status: "failed", error: "crashed halfway", done: true });
+    expect(await taskStatuses(run.id)).toEqual(["cancelled", "cancelled"]);
+  });
+
+  it("an aborted wait fails the run with the reason and cancels its unfinished tasks", async () => {
+    const run = await tw.createRun({ name: "aborted wait" });
+    const ac = new AbortController();
+    const job = tw.runToCompletion(run.id, async () => {
+      await tw.enqueueTask({ task_type: "abort", run_id: run.id });
+    }, { pollMs: 50, signal: ac.signal });
+    await expect.poll(() => taskStatuses(run.id)).toEqual(["queued"]);
+    ac.abort(new Error("deploy is shutting down"));
+    await expect(job).rejects.toThrow("deploy is shutting down");
+    expect(await runRow(run.id)).toEqual({ status: "failed", error: "deploy is shutting down", done: true });
+    expect(await taskStatuses(run.id)).toEqual(["cancelled"]);
+  });
+
+  it("a run cancelled while it waits stays cancelled and the wait ends", async () => {
+    const run = await tw.createRun({ name: "cancelled while waiting" });
+    const job = tw.runToCompletion(run.id, async () => {
+      await tw.enqueueTask({ task_type: "cancelled-wait", run_id: run.id });
+      return "enqueued";
+    }, { pollMs: 50 });
+    await expect.poll(() => taskStatuses(run.id)).toEqual(["queued"]);
+    await tw.cancelRun({ run_id: run.id, reason: "operator" });
+    expect(await job).toBe("enqueued");
+    expect(await runRow(run.id)).toEqual({ status: "cancelled", error: "operator", done: true });
+  });
+});

@@ -253,23 +253,50 @@ export class Taskwarden {
   }
 
   /**
-   * Starts the run, runs `fn`, and always finishes the run — failed with the error when `fn`
-   * throws — so a crashed job can never leave its run `running`. Rethrows `fn`'s error.
+   * Starts the run, runs `fn`, and always finishes the run, so a crashed job can never leave it
+   * `running`. It fits both shapes of job:
+   * - work done inline: `fn` does the work itself; the run is completed when `fn` returns.
+   * - work fanned out as tasks: `fn` only enqueues tasks into the run (`run_id`) and returns;
+   *   workers run them. The run is completed once every one of them is finished: `finish_run`
+   *   refuses (TW004) while any is queued or running, so this retries it every `pollMs` (1 s)
+   *   and resolves with `fn`'s value when the run is completed.
+   * When `fn` throws, or `signal` aborts the wait, the run is failed with that error, its
+   * unfinished tasks are cancelled, and the error is rethrown. A run cancelled or archived
+   * meanwhile stays as it is. If this process dies while waiting, the run stays `running` until
+   * the reaper fails it as stale (`run_stale_hours` without task progress).
    */
-  async runToCompletion<T>(runId: string, fn: () => Promise<T>): Promise<T> {
+  async runToCompletion<T>(
+    runId: string,
+    fn: () => Promise<T>,
+    opts: { pollMs?: number; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const pollMs = opts.pollMs ?? 1000;
     await this.startRun({ run_id: runId });
-    let error: string | null = null;
-    try {
-      return await fn();
-    } catch (err) {
-      error = (err instanceof Error ? err.message : String(err)) || "error";
+    const fail = async (err: unknown): Promise<never> => {
+      const error = (err instanceof Error ? err.message : String(err)) || "error";
+      // finish_run is idempotent on terminal runs. A failure here must not hide the error itself.
+      await this.finishRun({ run_id: runId, error }).catch(() => {});
       throw err;
-    } finally {
-      // finish_run is idempotent on terminal runs (e.g. cancelled meanwhile). A failure here
-      // must not hide fn's own error, so it only surfaces when fn succeeded.
-      const finishing = this.finishRun({ run_id: runId, error });
-      if (error === null) await finishing;
-      else await finishing.catch(() => {});
+    };
+    let value: T;
+    try {
+      value = await fn();
+    } catch (err) {
+      return fail(err);
+    }
+    for (;;) {
+      try {
+        await this.finishRun({ run_id: runId });
+        return value;
+      } catch (err) {
+        // TW004 is finish_run's "tasks still unfinished"; anything else is the caller's to see.
+        if (!(err instanceof TaskwardenError && err.sqlstate === "TW004")) throw err;
+      }
+      try {
+        await abortableSleep(pollMs, opts.signal);
+      } catch (err) {
+        return fail(err);
+      }
     }
   }
 
@@ -398,5 +425,21 @@ function badResult(fn: string, problem: z.ZodError | string): TaskwardenError {
   return new TaskwardenError(`unexpected result from taskwarden.${fn}: ${detail}`, {
     fn,
     hint: "The database schema and this client disagree; apply the latest migrations.",
+  });
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -17,10 +17,16 @@ export {
 export { WorkerHeartbeat, makeWorkerId, type WorkerHeartbeatOptions, type WorkerStatus } from "./heartbeat.ts";
 
 /**
- * start_run, then `fn`, then finish_run in a `finally` — failed with the error when `fn`
- * threw — so a crashed job can no longer leave its run `running`.
+ * start_run, then `fn`, then finish_run: completed once `fn` returned and the run's tasks are all
+ * finished (a job that fans out tasks waits for them), failed with the error when `fn` threw, so a
+ * crashed job can no longer leave its run `running`. See Taskwarden.runToCompletion.
  */
-export function runToCompletion<T>(rpc: RpcTransport | Taskwarden, runId: string, fn: () => Promise<T>): Promise<T> {
+export function runToCompletion<T>(
+  rpc: RpcTransport | Taskwarden,
+  runId: string,
+  fn: () => Promise<T>,
+  opts: { pollMs?: number; signal?: AbortSignal } = {},
+): Promise<T> {
   const tw = rpc instanceof Taskwarden ? rpc : new Taskwarden(rpc);
-  return tw.runToCompletion(runId, fn);
+  return tw.runToCompletion(runId, fn, opts);
 }
