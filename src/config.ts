@@ -5,7 +5,13 @@
 import { z } from "zod";
 
 /** Variables whose values are secrets: never logged, never in errors, redacted by toJSON. */
-export const SECRET_VARIABLES = ["SUPABASE_SERVICE_ROLE_KEY", "SMTP_PASSWORD", "CRON_SECRET", "DASHBOARD_TOKEN"] as const;
+export const SECRET_VARIABLES = [
+  "SUPABASE_SERVICE_ROLE_KEY",
+  "SUPABASE_SECRET_KEYS",
+  "SMTP_PASSWORD",
+  "CRON_SECRET",
+  "DASHBOARD_TOKEN",
+] as const;
 /** URL-valued variables that may embed credentials: serialised with those parts masked. */
 const URL_VARIABLES = ["DATABASE_URL", "ALERT_WEBHOOK_URL"] as const;
 
@@ -55,6 +61,16 @@ function urlVar(protocols: string[], secretParts: boolean) {
   });
 }
 
+function boolVar() {
+  return z.string().transform((raw, ctx) => {
+    const s = raw.trim().toLowerCase();
+    if (["true", "1", "yes"].includes(s)) return true;
+    if (["false", "0", "no"].includes(s)) return false;
+    ctx.addIssue({ code: "custom", message: `must be true or false (got "${raw}")` });
+    return z.NEVER;
+  });
+}
+
 const text = (what: string) => z.string().trim().min(1, `must be ${what}`);
 const secret = (min = 1) =>
   z.string().refine((s) => s.trim().length >= min, { message: `must be at least ${min} characters (value not shown)` });
@@ -72,6 +88,60 @@ const emailList = z.string().transform((raw, ctx) => {
 });
 const sender = z.string().refine((s) => EMAIL.test(s.trim()) || /^[^<>]*<[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+>$/.test(s.trim()), {
   message: 'must be an e-mail address or "Name <address>"',
+});
+
+/** The role claim of a JWT-shaped key, without verifying it (only to catch the wrong key early). */
+function jwtRole(key: string): string | undefined {
+  const parts = key.split(".");
+  if (parts.length !== 3) return undefined;
+  try {
+    const json = atob(parts[1].replace(/-/g, "+").replace(/_/g, "/"));
+    const role = (JSON.parse(json) as { role?: unknown }).role;
+    return typeof role === "string" ? role : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A key that may call taskwarden's functions: the legacy service_role JWT or a new secret key
+ * (`sb_secret_…`). The low-privilege keys are refused here, since the database would refuse every
+ * call they make (execute is granted to service_role only).
+ */
+const serviceKey = secret(20).superRefine((raw, ctx) => {
+  const key = raw.trim();
+  if (key.startsWith("sb_publishable_")) {
+    ctx.addIssue({ code: "custom", message: "is a publishable key; use a secret key (sb_secret_…) or the service_role key" });
+  } else if (jwtRole(key) !== undefined && jwtRole(key) !== "service_role") {
+    ctx.addIssue({ code: "custom", message: `is a JWT for role "${jwtRole(key)}"; use the service_role key or a secret key (sb_secret_…)` });
+  }
+});
+
+/** SUPABASE_SECRET_KEYS as the platform sets it in Edge Functions: a JSON object of named sb_secret_ keys. */
+const secretKeys = z.string().transform((raw, ctx) => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  const entries = parsed && typeof parsed === "object" && !Array.isArray(parsed) ? Object.entries(parsed) : [];
+  if (entries.length === 0 || entries.some(([, v]) => typeof v !== "string" || !v.startsWith("sb_secret_"))) {
+    ctx.addIssue({ code: "custom", message: 'must be a JSON object of secret keys, {"default": "sb_secret_…"} (value not shown)' });
+    return z.NEVER;
+  }
+  return Object.fromEntries(entries) as Record<string, string>;
+});
+
+/** PEM certificates to trust for SMTP over TLS, besides the system's (a private CA, a self-signed server). */
+const pemCertificates = z.string().transform((raw, ctx) => {
+  // A secret store may keep the PEM on one line with literal \n.
+  const pem = raw.includes("\\n") && !raw.includes("\n") ? raw.replace(/\\n/g, "\n") : raw;
+  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(pem)) {
+    ctx.addIssue({ code: "custom", message: "must be one or more PEM certificates (-----BEGIN CERTIFICATE-----)" });
+    return z.NEVER;
+  }
+  return pem;
 });
 
 /** A worker id base: '#' separates the boot suffix, so it cannot appear in the base. */
@@ -112,13 +182,20 @@ export const configSchema = z
     // Connection: DATABASE_URL, else SUPABASE_URL + key, else embedded PGlite in TASKWARDEN_DATA_DIR
     DATABASE_URL: urlVar(["postgres:", "postgresql:"], true).optional(),
     SUPABASE_URL: urlVar(["http:", "https:"], false).optional(),
-    SUPABASE_SERVICE_ROLE_KEY: secret(20).optional(),
+    // The service_role JWT or a new secret key (sb_secret_…): either works wherever the other does.
+    SUPABASE_SERVICE_ROLE_KEY: serviceKey.optional(),
+    // Set by Supabase in deployed Edge Functions: {"default": "sb_secret_…"}.
+    SUPABASE_SECRET_KEYS: secretKeys.optional(),
     TASKWARDEN_DATA_DIR: text("a directory path").default(".taskwarden/pglite"),
     // Alerts
     ALERT_WEBHOOK_URL: urlVar(["http:", "https:"], true).optional(),
     HEARTBEAT_MONITOR_ALERT_EMAIL: emailList.optional(),
     SMTP_HOST: text("a host name").optional(),
-    SMTP_PORT: intVar(1, 65535).default(587),
+    // 465 (implicit TLS): Supabase Edge Functions block outbound 25 and 587.
+    SMTP_PORT: intVar(1, 65535).default(465),
+    // Implicit TLS from the first byte; unset means "on port 465". Without it STARTTLS is used when offered.
+    SMTP_SECURE: boolVar().optional(),
+    SMTP_TLS_CA: pemCertificates.optional(),
     SMTP_USER: text("a user name").optional(),
     SMTP_PASSWORD: secret().optional(),
     EMAIL_FROM: sender.optional(),
@@ -130,8 +207,12 @@ export const configSchema = z
   })
   .superRefine((c, ctx) => {
     const need = (variable: string, message: string) => ctx.addIssue({ code: "custom", path: [variable], message });
-    if (c.SUPABASE_URL && !c.SUPABASE_SERVICE_ROLE_KEY) need("SUPABASE_SERVICE_ROLE_KEY", "is required when SUPABASE_URL is set");
-    if (c.SUPABASE_SERVICE_ROLE_KEY && !c.SUPABASE_URL) need("SUPABASE_URL", "is required when SUPABASE_SERVICE_ROLE_KEY is set");
+    if (c.SUPABASE_URL && !c.SUPABASE_SERVICE_ROLE_KEY && !c.SUPABASE_SECRET_KEYS) {
+      need("SUPABASE_SERVICE_ROLE_KEY", "is required when SUPABASE_URL is set");
+    }
+    if ((c.SUPABASE_SERVICE_ROLE_KEY || c.SUPABASE_SECRET_KEYS) && !c.SUPABASE_URL) {
+      need("SUPABASE_URL", `is required when ${c.SUPABASE_SERVICE_ROLE_KEY ? "SUPABASE_SERVICE_ROLE_KEY" : "SUPABASE_SECRET_KEYS"} is set`);
+    }
     if (c.HEARTBEAT_MONITOR_ALERT_EMAIL && !c.SMTP_HOST) need("SMTP_HOST", "is required when HEARTBEAT_MONITOR_ALERT_EMAIL is set");
     if (c.HEARTBEAT_MONITOR_ALERT_EMAIL && !c.EMAIL_FROM) need("EMAIL_FROM", "is required when HEARTBEAT_MONITOR_ALERT_EMAIL is set");
     if (c.SMTP_USER && !c.SMTP_PASSWORD) need("SMTP_PASSWORD", "is required when SMTP_USER is set");
@@ -210,6 +291,16 @@ export function loadConfig(env: Env = defaultEnv()): Config {
     enumerable: false,
   });
   return config;
+}
+
+/**
+ * The key supabase-js calls taskwarden with: SUPABASE_SERVICE_ROLE_KEY (the service_role JWT or an
+ * sb_secret_ key), else the platform's SUPABASE_SECRET_KEYS ("default" first).
+ */
+export function supabaseServiceKey(config: Pick<Config, "SUPABASE_SERVICE_ROLE_KEY" | "SUPABASE_SECRET_KEYS">): string | undefined {
+  if (config.SUPABASE_SERVICE_ROLE_KEY) return config.SUPABASE_SERVICE_ROLE_KEY.trim();
+  const keys = config.SUPABASE_SECRET_KEYS;
+  return keys ? (keys.default ?? Object.values(keys)[0]) : undefined;
 }
 
 /** Masks the password (and, for webhooks, the path and query that carry the token) of a URL. */

@@ -14,6 +14,7 @@ import { servePGlite, type PGliteServer } from "./demo/pglite-server.ts";
 import { applyDemoSettings, Demo, DEMO_SETTINGS } from "./demo/demo.ts";
 import { serveDashboard, type DashboardServer } from "./dashboard/server.ts";
 import { ReaperLoop, reapTotals } from "./reaper/loop.ts";
+import { alertChannels } from "./reaper/alerts/index.ts";
 
 const say = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -101,10 +102,15 @@ async function main(): Promise<void> {
   }
 
   const reapMs = (opts.reapInterval ?? (demo || embedded ? 2 : 30)) * 1000;
+  // Alerts go out from here as from the edge function, through the same channels.
+  const channels = alertChannels(resolved.config);
   const reaper = new ReaperLoop({
     client,
     intervalMs: reapMs,
     source: "local",
+    channels,
+    onAlerts: (reports) =>
+      say(`reaper: alerts ${reports.map((r) => `${r.channel} sent ${r.sent}${r.failed ? `, failed ${r.failed} (${r.error})` : ""}`).join("; ")}`),
     onReap: (s) => {
       const { requeued, failed } = reapTotals(s);
       if (requeued || failed || s.stale_runs_failed) {
@@ -115,7 +121,7 @@ async function main(): Promise<void> {
   });
   reaper.start();
   cleanups.push(() => reaper.stop());
-  say(`in-process reaper: reap('local') every ${seconds(reapMs)}`);
+  say(`in-process reaper: reap('local') every ${seconds(reapMs)}${channels.length ? `, alerts by ${channels.map((c) => c.name).join(" and ")}` : ""}`);
 
   // The embedded database is a local sandbox: its dashboard gets a token so the buttons work.
   const configured = resolved.config.DASHBOARD_TOKEN;

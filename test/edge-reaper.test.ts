@@ -1,36 +1,40 @@
 // The reaper edge function under the real Deno, against the real test database through the
-// PostgREST stand-in, with a real SMTP server and a webhook receiver on loopback.
+// PostgREST stand-in, with a real SMTP server (implicit TLS, self-signed certificate trusted
+// through SMTP_TLS_CA) and a webhook receiver on loopback.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
 import { resolve } from "node:path";
 import postgres from "postgres";
-import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPostgrestStandin, type PostgrestStandin } from "./support/postgrest-standin.ts";
+import { startSmtpSink, startWebhookSink, type SmtpSink, type WebhookSink } from "./support/alert-sinks.ts";
 import { freshDatabase } from "./support/db.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const DENO = resolve(ROOT, "node_modules/.bin/deno");
+// The root deno.json maps the bare imports to node_modules, so nothing is downloaded here; the
+// function's own deno.json (what a deploy uploads) is exercised by test/function-deploy.test.ts.
+const RUN_LOCAL = ["run", "--config", "deno.json", "--allow-net", "--allow-env", "--allow-read", "supabase/functions/reaper/index.ts"];
 const CRON_SECRET = "cron-secret-for-the-edge-test-0123456789";
-const SMTP_PASSWORD = "smtp-password-never-logged";
 
-interface Mail { to: string[]; data: string }
 let sql: postgres.Sql;
 let standin: PostgrestStandin;
-let smtp: SMTPServer;
-let hook: Server;
+let smtp: SmtpSink;
+let webhook: WebhookSink;
 let deno: ChildProcess;
 let base: string;
 let denoOutput = "";
-const mails: Mail[] = [];
-const hooks: { status: number; body: { text: string; blocks: unknown[] } }[] = [];
-let failNextHooks = 0;
 let coldStartMs = 0;
 
-const listen = (server: { listen: (port: number, host: string, cb: () => void) => unknown }) =>
-  new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-const portOf = (server: Server) => (server.address() as { port: number }).port;
+const freePort = () =>
+  new Promise<number>((ok) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => ok(p));
+    });
+  });
 
 function call(path: string, init: RequestInit & { bearer?: string | null } = {}) {
   const headers = new Headers(init.headers);
@@ -39,67 +43,46 @@ function call(path: string, init: RequestInit & { bearer?: string | null } = {})
   return fetch(`${base}${path}`, { ...init, headers });
 }
 
+/** The function's environment: what `supabase secrets set` plus the platform would give it. */
+function functionEnv(port: number, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "",
+    DENO_NO_UPDATE_CHECK: "1",
+    NO_COLOR: "1",
+    REAPER_PORT: String(port),
+    SUPABASE_URL: standin.url,
+    SUPABASE_SERVICE_ROLE_KEY: standin.serviceRoleKey,
+    CRON_SECRET,
+    ALERT_WEBHOOK_URL: webhook.url,
+    HEARTBEAT_MONITOR_ALERT_EMAIL: "oncall@example.com",
+    EMAIL_FROM: "taskwarden <alerts@example.com>",
+    SMTP_HOST: "127.0.0.1",
+    SMTP_PORT: String(smtp.port),
+    SMTP_SECURE: "true",
+    SMTP_TLS_CA: smtp.certificate,
+    SMTP_USER: smtp.user,
+    SMTP_PASSWORD: smtp.password,
+    ...extra,
+  };
+}
+
+const mails = () => smtp.mails;
+const hooks = () => webhook.hooks;
+
 beforeAll(async () => {
   const url = await freshDatabase();
   sql = postgres(url, { max: 1, onnotice: () => {} });
   standin = await startPostgrestStandin({ databaseUrl: url });
+  smtp = await startSmtpSink();
+  webhook = await startWebhookSink();
 
-  smtp = new SMTPServer({
-    authOptional: false,
-    allowInsecureAuth: true,
-    disabledCommands: ["STARTTLS"],
-    logger: false,
-    onAuth(auth, _session, cb) {
-      if (auth.username === "alerts" && auth.password === SMTP_PASSWORD) cb(null, { user: "alerts" });
-      else cb(new Error("bad credentials"));
-    },
-    onData(stream, session, cb) {
-      let data = "";
-      stream.on("data", (c: Buffer) => (data += c.toString()));
-      stream.on("end", () => {
-        mails.push({ to: session.envelope.rcptTo.map((r) => r.address), data });
-        cb();
-      });
-    },
-  });
-  await listen(smtp.server as unknown as Server);
-
-  hook = createServer(async (req, res) => {
-    let body = "";
-    for await (const c of req) body += c;
-    const status = failNextHooks > 0 ? (failNextHooks--, 500) : 200;
-    hooks.push({ status, body: JSON.parse(body) });
-    res.writeHead(status).end(status === 200 ? "ok" : "down");
-  });
-  await listen(hook);
-
-  const port = await new Promise<number>((ok) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => ok(p));
-    });
-  });
+  const port = await freePort();
   base = `http://127.0.0.1:${port}/reaper`;
   const started = Date.now();
-  deno = spawn(DENO, ["run", "--allow-net", "--allow-env", "--allow-read", "supabase/functions/reaper/index.ts"], {
+  deno = spawn(DENO, RUN_LOCAL, {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      DENO_NO_UPDATE_CHECK: "1",
-      REAPER_PORT: String(port),
-      SUPABASE_URL: standin.url,
-      SUPABASE_SERVICE_ROLE_KEY: standin.serviceRoleKey,
-      CRON_SECRET,
-      ALERT_WEBHOOK_URL: `http://127.0.0.1:${portOf(hook)}/hook`,
-      HEARTBEAT_MONITOR_ALERT_EMAIL: "oncall@example.com",
-      EMAIL_FROM: "taskwarden <alerts@example.com>",
-      SMTP_HOST: "127.0.0.1",
-      SMTP_PORT: String(portOf(smtp.server as unknown as Server)),
-      SMTP_USER: "alerts",
-      SMTP_PASSWORD,
-    },
+    env: functionEnv(port),
     stdio: ["ignore", "pipe", "pipe"],
   });
   deno.stdout!.on("data", (c) => (denoOutput += c));
@@ -119,12 +102,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   deno?.kill("SIGTERM");
-  await Promise.allSettled([
-    standin?.close(),
-    sql?.end({ timeout: 5 }),
-    new Promise((ok) => smtp?.close(() => ok(null))),
-    new Promise((ok) => hook?.close(() => ok(null))),
-  ]);
+  await Promise.allSettled([standin?.close(), sql?.end({ timeout: 5 }), smtp?.close(), webhook?.close()]);
 });
 
 describe("POST /reaper: reap, then alert once per problem and channel", () => {
@@ -134,9 +112,9 @@ describe("POST /reaper: reap, then alert once per problem and channel", () => {
     const [task] = await sql`select id from taskwarden.claim_tasks('research-1#b1', array['company_research'])`;
     await sql`update taskwarden.worker_heartbeats set last_heartbeat_at = now() - interval '7 minutes'`;
 
-    failNextHooks = 1; // the webhook is down for the first call
+    webhook.failNext(1); // the webhook is down for the first call
     const first = await call("/", { method: "POST" });
-    expect(first.status).toBe(200);
+    expect(first.status, await first.clone().text()).toBe(200);
     const r1 = await first.json();
     expect(r1.reap.worker_dead).toEqual({ requeued: 1, failed: 0 });
     expect(r1.alerts).toEqual([
@@ -146,24 +124,24 @@ describe("POST /reaper: reap, then alert once per problem and channel", () => {
     const [after] = await sql`select status, crash_count from taskwarden.tasks where id = ${task.id}`;
     expect(after).toEqual({ status: "queued", crash_count: 1 });
 
-    expect(mails).toHaveLength(1);
-    expect(mails[0].to).toEqual(["oncall@example.com"]);
-    expect(mails[0].data).toMatch(/^Subject: \[taskwarden\] Dead workers detected \(1\)$/m);
-    expect(mails[0].data).toMatch(/research-1#b1 \(company_research\): last seen 7 min ago, working on acme\.com/);
+    expect(mails()).toHaveLength(1);
+    expect(mails()[0].to).toEqual(["oncall@example.com"]);
+    expect(mails()[0].data).toMatch(/^Subject: \[taskwarden\] Dead workers detected \(1\)$/m);
+    expect(mails()[0].text).toMatch(/research-1#b1 \(company_research\): last seen 7 min ago, working on acme\.com/);
 
     const second = await (await call("/", { method: "POST" })).json();
     expect(second.alerts).toEqual([
       { channel: "webhook", sent: 1, failed: 0 },
       { channel: "email", sent: 0, failed: 0 },
     ]);
-    expect(hooks.map((h) => h.status)).toEqual([500, 200]);
-    expect(hooks[1].body.text).toMatch(/^Dead workers detected \(1\)/);
-    expect(hooks[1].body.blocks).toHaveLength(2);
+    expect(hooks().map((h) => h.status)).toEqual([500, 200]);
+    expect(hooks()[1].body.text).toMatch(/^Dead workers detected \(1\)/);
+    expect(hooks()[1].body.blocks).toHaveLength(2);
 
     const third = await (await call("/", { method: "POST" })).json();
     expect(third.alerts.every((a: { sent: number }) => a.sent === 0)).toBe(true);
-    expect(mails).toHaveLength(1);
-    expect(hooks).toHaveLength(2);
+    expect(mails()).toHaveLength(1);
+    expect(hooks()).toHaveLength(2);
 
     // Health says so while the worker is dead.
     const sick = await call("/health");
@@ -177,14 +155,14 @@ describe("POST /reaper: reap, then alert once per problem and channel", () => {
       { channel: "webhook", sent: 1, failed: 0 },
       { channel: "email", sent: 1, failed: 0 },
     ]);
-    expect(mails[1].data).toMatch(/^Subject: \[taskwarden\] Workers recovered \(1\)$/m);
-    expect(hooks[2].body.text).toMatch(/^Workers recovered \(1\)/);
+    expect(mails()[1].data).toMatch(/^Subject: \[taskwarden\] Workers recovered \(1\)$/m);
+    expect(hooks()[2].body.text).toMatch(/^Workers recovered \(1\)/);
     expect((await call("/health")).status).toBe(200);
     const quiet = await (await call("/", { method: "POST" })).json();
     expect(quiet.alerts.every((a: { sent: number }) => a.sent === 0)).toBe(true);
 
     expect(standin.calls.get("reap")).toBeGreaterThanOrEqual(5);
-    expect(denoOutput).not.toContain(SMTP_PASSWORD);
+    expect(denoOutput).not.toContain(smtp.password);
     expect(denoOutput).not.toContain(standin.serviceRoleKey);
   });
 });
@@ -219,7 +197,10 @@ describe("cleanup and validation", () => {
         expect(await res.json()).toEqual({ error: "unauthorized" });
       }
     }
-    expect((await call("/health", { bearer: standin.serviceRoleKey })).status).toBe(200);
+    // Accepted (the summary answers, 200 or 503 by the workers' health), not refused.
+    const health = await call("/health", { bearer: standin.serviceRoleKey });
+    expect(health.status).not.toBe(401);
+    expect(typeof (await health.json()).healthy).toBe("boolean");
   });
 
   it("the database itself refuses the anon key (the stand-in only relays)", async () => {
@@ -234,13 +215,40 @@ describe("cleanup and validation", () => {
   });
 });
 
+describe("SMTP ports Supabase blocks", () => {
+  it("the function refuses SMTP_PORT 25 and 587 at startup, naming the port and the way out", async () => {
+    const runs = await Promise.all(
+      ["25", "587"].map(async (smtpPort) => {
+        const child = spawn(DENO, RUN_LOCAL, {
+          cwd: ROOT,
+          env: functionEnv(await freePort(), { SMTP_PORT: smtpPort, SMTP_SECURE: "" }),
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let out = "";
+        child.stdout!.on("data", (c) => (out += c));
+        child.stderr!.on("data", (c) => (out += c));
+        const killer = setTimeout(() => child.kill("SIGKILL"), 60_000); // a function that served would never exit
+        const code = await new Promise<number | null>((ok) => child.on("exit", (c) => ok(c)));
+        clearTimeout(killer);
+        return { smtpPort, code, out };
+      }),
+    );
+    for (const r of runs) {
+      expect(r.code, r.out).toBe(1);
+      expect(r.out).toContain(`SMTP_PORT ${r.smtpPort} is blocked for outbound traffic from Supabase Edge Functions`);
+      expect(r.out).toMatch(/port 465/);
+      expect(r.out).not.toContain(smtp.password);
+    }
+  }, 90_000);
+});
+
 describe("Deno", () => {
   it("deno check passes for every edge function", () => {
     const fns = readdirSync(resolve(ROOT, "supabase/functions"), { withFileTypes: true })
       .filter((d) => d.isDirectory())
       .map((d) => `supabase/functions/${d.name}/index.ts`);
     expect(fns.length).toBeGreaterThan(0);
-    const r = spawnSync(DENO, ["check", ...fns], { cwd: ROOT, encoding: "utf8", env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" } });
+    const r = spawnSync(DENO, ["check", "--config", "deno.json", ...fns], { cwd: ROOT, encoding: "utf8", env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" } });
     expect(r.status, r.stderr).toBe(0);
   });
 

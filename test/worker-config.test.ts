@@ -31,7 +31,7 @@ describe("loadConfig", () => {
       TASK_REAP_BATCH: 200,
       WORKER_CONCURRENCY: 1,
       WORKER_SHUTDOWN_GRACE_S: 30,
-      SMTP_PORT: 587,
+      SMTP_PORT: 465,
       LOG_LEVEL: "info",
       TASKWARDEN_DATA_DIR: ".taskwarden/pglite",
       WORKER_IDS: {},

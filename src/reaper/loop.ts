@@ -1,8 +1,10 @@
 // The in-process reaper for local use (PGlite, or a Postgres without pg_cron): reap('local')
 // every few seconds. One call at a time: the next one is scheduled when the previous returns,
-// so a slow database never piles reaps up (reap() would skip them anyway).
+// so a slow database never piles reaps up (reap() would skip them anyway). With alert channels it
+// tells people what the edge function would: the same messages, de-duplicated in SQL.
 import type { Taskwarden } from "../rpc/index.ts";
 import type { ReapSummary } from "../rpc/client.ts";
+import { deliverAlerts, type AlertChannel, type ChannelReport, type MonitorLogger } from "./monitor.ts";
 
 export interface ReaperLoopOptions {
   client: Taskwarden;
@@ -10,8 +12,13 @@ export interface ReaperLoopOptions {
   source?: string;
   /** Every summary, including idle ones. */
   onReap?: (summary: ReapSummary) => void;
-  /** A failed reap; the loop keeps going. */
+  /** A failed reap or alert round; the loop keeps going. */
   onError?: (err: unknown) => void;
+  /** Where alerts go after each reap (email, webhook); none by default. */
+  channels?: AlertChannel[];
+  /** What each alert round delivered, when it delivered or failed something. */
+  onAlerts?: (reports: ChannelReport[]) => void;
+  log?: MonitorLogger;
 }
 
 /** Tasks the reap took back or failed, across all of its steps. */
@@ -29,6 +36,7 @@ export class ReaperLoop {
   readonly #opts: Required<Pick<ReaperLoopOptions, "intervalMs" | "source">> & ReaperLoopOptions;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
+  #alerting: Promise<void> | undefined;
   #stopped = true;
 
   constructor(opts: ReaperLoopOptions) {
@@ -48,11 +56,30 @@ export class ReaperLoop {
     try {
       const summary = await this.#opts.client.reap({ source: this.#opts.source });
       this.#opts.onReap?.(summary);
+      this.#alert();
       return summary;
     } catch (err) {
       this.#opts.onError?.(err);
       return undefined;
     }
+  }
+
+  /**
+   * One alert round at a time, beside the reaps rather than before the next one: a slow SMTP
+   * server must never delay taking tasks back. A round skipped here is caught up by the next,
+   * since sync_alerts returns everything not yet marked sent.
+   */
+  #alert(): void {
+    const channels = this.#opts.channels ?? [];
+    if (channels.length === 0 || this.#alerting) return;
+    this.#alerting = deliverAlerts(this.#opts.client.transport, channels, this.#opts.log)
+      .then((reports) => {
+        if (reports.some((r) => r.sent > 0 || r.failed > 0)) this.#opts.onAlerts?.(reports);
+      })
+      .catch((err: unknown) => this.#opts.onError?.(err))
+      .finally(() => {
+        this.#alerting = undefined;
+      });
   }
 
   #schedule(delay: number): void {
@@ -64,10 +91,11 @@ export class ReaperLoop {
     }, delay);
   }
 
-  /** Stops the loop and waits for a reap in flight. */
+  /** Stops the loop and waits for a reap and an alert round in flight. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#running;
+    await this.#alerting;
   }
 }

@@ -95,11 +95,20 @@ export async function runMonitor(
 ): Promise<MonitorResult> {
   const [row] = await rpc.call("reap", { source: opts.source });
   const reap = (row?.reap ?? {}) as Record<string, unknown>;
-  const reports: ChannelReport[] = [];
-  if (opts.channels.length === 0) return { reap, alerts: reports };
+  return { reap, alerts: await deliverAlerts(rpc, opts.channels, opts.log) };
+}
 
-  const pending = (await rpc.call("sync_alerts", { channels: opts.channels.map((c) => c.name) })) as unknown as PendingAlert[];
-  for (const channel of opts.channels) {
+/**
+ * Delivers what sync_alerts says is pending for these channels, marking each message sent only
+ * after its channel took it. Reads the current dead workers and stale runs, so it can follow a reap
+ * made elsewhere (the Node in-process reaper reaps through the typed client first).
+ */
+export async function deliverAlerts(rpc: RpcTransport, channels: AlertChannel[], log?: MonitorLogger): Promise<ChannelReport[]> {
+  const reports: ChannelReport[] = [];
+  if (channels.length === 0) return reports;
+
+  const pending = (await rpc.call("sync_alerts", { channels: channels.map((c) => c.name) })) as unknown as PendingAlert[];
+  for (const channel of channels) {
     const report: ChannelReport = { channel: channel.name, sent: 0, failed: 0 };
     for (const message of composeMessages(pending.filter((a) => a.channel === channel.name))) {
       try {
@@ -110,10 +119,10 @@ export async function runMonitor(
         // Not marked: the same alerts are offered again on the next call.
         report.failed += message.alerts.length;
         report.error = err instanceof Error ? err.message : String(err);
-        opts.log?.warn({ channel: channel.name, err: report.error, alerts: message.alerts.length }, "alert delivery failed; retried next time");
+        log?.warn({ channel: channel.name, err: report.error, alerts: message.alerts.length }, "alert delivery failed; retried next time");
       }
     }
     reports.push(report);
   }
-  return { reap, alerts: reports };
+  return reports;
 }

@@ -16,6 +16,7 @@ export const SCALAR_FUNCTIONS: ReadonlySet<string> = new Set([
   "mark_alerts_sent",
   "reap",
   "recover_worker_tasks",
+  "schedule_reaper",
   "stop_worker",
 ]);
 

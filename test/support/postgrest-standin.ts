@@ -4,7 +4,12 @@
 // PostgREST-shaped errors. Like PostgREST it verifies the JWT (HS256) and runs each call in a
 // transaction with `set local role <role claim>`, so the database's own grants decide: the anon
 // key gets permission denied from Postgres itself, not from this file.
-import { createHmac, timingSafeEqual } from "node:crypto";
+//
+// It also plays the API gateway's part for Supabase's new API keys, which are not JWTs: an `apikey`
+// header holding the project's secret key (`sb_secret_…`) runs as service_role and its publishable
+// key (`sb_publishable_…`) as anon, as the gateway does by swapping in a short-lived JWT for that
+// role; a user's JWT in Authorization still decides the role; any other `sb_` key gets 401.
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import postgres from "postgres";
 import { SqlRpc } from "../../src/rpc/sql.ts";
@@ -13,6 +18,9 @@ export interface PostgrestStandin {
   url: string;
   anonKey: string;
   serviceRoleKey: string;
+  /** The new-style keys the gateway accepts (not JWTs). */
+  secretKey: string;
+  publishableKey: string;
   jwtSecret: string;
   /** Requests served, by function name (tests assert the traffic went through HTTP). */
   calls: Map<string, number>;
@@ -55,10 +63,18 @@ function statusFor(code: string | undefined, role: string): number {
 
 const ROLES = new Set(["anon", "authenticated", "service_role"]);
 
+function sameKey(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 export async function startPostgrestStandin(opts: { databaseUrl: string; jwtSecret?: string }): Promise<PostgrestStandin> {
   const jwtSecret = opts.jwtSecret ?? "stand-in-jwt-secret-at-least-32-characters-long";
   const anonKey = signJwt({ iss: "supabase", role: "anon" }, jwtSecret);
   const serviceRoleKey = signJwt({ iss: "supabase", role: "service_role" }, jwtSecret);
+  const secretKey = `sb_secret_${randomBytes(24).toString("base64url")}`;
+  const publishableKey = `sb_publishable_${randomBytes(16).toString("base64url")}`;
   const sql = postgres(opts.databaseUrl, { max: 8, onnotice: () => {}, connection: { TimeZone: "UTC" } });
   const calls = new Map<string, number>();
   const setOf = new Map<string, boolean>();
@@ -88,9 +104,24 @@ export async function startPostgrestStandin(opts: { databaseUrl: string; jwtSecr
     if (profile !== "taskwarden") {
       return send(res, 406, { code: "PGRST106", message: `The schema must be one of the following: taskwarden`, details: null, hint: null });
     }
-    const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ""))?.[1] ?? String(req.headers.apikey ?? "");
-    const claims = bearer ? verifyJwt(bearer, jwtSecret) : null;
-    const role = claims && typeof claims.role === "string" ? claims.role : null;
+    const apikey = String(req.headers.apikey ?? "");
+    const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ""))?.[1] ?? "";
+    let role: string | null = null;
+    if (apikey.startsWith("sb_")) {
+      // The gateway's check of a new API key; a different bearer (a user's session JWT) then decides.
+      const keyRole = sameKey(apikey, secretKey) ? "service_role" : sameKey(apikey, publishableKey) ? "anon" : null;
+      if (!keyRole) return send(res, 401, { message: "Invalid API key", hint: "Double check your Supabase `anon` or `service_role` API key." });
+      if (bearer && bearer !== apikey) {
+        const claims = verifyJwt(bearer, jwtSecret);
+        role = claims && typeof claims.role === "string" ? claims.role : null;
+      } else {
+        role = keyRole;
+      }
+    } else {
+      const token = bearer || apikey;
+      const claims = token ? verifyJwt(token, jwtSecret) : null;
+      role = claims && typeof claims.role === "string" ? claims.role : null;
+    }
     if (!role || !ROLES.has(role)) {
       return send(res, 401, { code: "PGRST301", message: "JWT invalid", details: null, hint: null });
     }
@@ -135,6 +166,8 @@ export async function startPostgrestStandin(opts: { databaseUrl: string; jwtSecr
     url: `http://127.0.0.1:${port}`,
     anonKey,
     serviceRoleKey,
+    secretKey,
+    publishableKey,
     jwtSecret,
     calls,
     close: async () => {

@@ -1,5 +1,5 @@
-// Alerts by email. Sending needs a TCP connection, which is not web-standard: the channel takes
-// an EmailSender (the edge function's Deno SMTP client, or nodemailer under Node).
+// Alerts by email. The channel takes an EmailSender so the message format stays apart from the
+// transport: smtp.ts (nodemailer, under Node and Deno alike) in production.
 import type { AlertChannel, AlertMessage } from "../monitor.ts";
 
 export interface EmailSender {

@@ -1,30 +1,32 @@
 // The scheduled reaper and heartbeat monitor (Supabase Edge Function, Deno). pg_cron + pg_net
-// POST /reaper every minute; uptime monitors GET /reaper/health. The logic is in
+// POST /reaper on a schedule; uptime monitors GET /reaper/health. The logic is in
 // src/reaper/monitor.ts, shared with Node; this file is routing, validation and auth.
+// Bare imports resolve through this folder's deno.json, which `supabase functions deploy` uploads
+// as the import map (see README.md here for the layout).
 import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { loadConfig } from "../../../src/config.ts";
+import { loadConfig, supabaseServiceKey } from "../../../src/config.ts";
 import { SupabaseTransport } from "../../../src/rpc/supabase.ts";
-import { runMonitor, type AlertChannel, type MonitorLogger } from "../../../src/reaper/monitor.ts";
-import { webhookChannel } from "../../../src/reaper/alerts/webhook.ts";
-import { emailChannel } from "../../../src/reaper/alerts/email.ts";
-import { smtpSender } from "./smtp.ts";
+import { runMonitor, type MonitorLogger } from "../../../src/reaper/monitor.ts";
+import { alertChannels } from "../../../src/reaper/alerts/index.ts";
+import { EDGE_BLOCKED_SMTP_PORTS } from "../../../src/reaper/alerts/smtp.ts";
 
 const config = loadConfig(Deno.env.toObject());
-if (!config.SUPABASE_URL || !config.SUPABASE_SERVICE_ROLE_KEY) {
-  throw new Error("SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY must be set (Supabase sets them for deployed functions)");
+const serviceKey = supabaseServiceKey(config);
+if (!config.SUPABASE_URL || !serviceKey) {
+  throw new Error(
+    "SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_SECRET_KEYS) must be set (Supabase sets them for deployed functions)",
+  );
 }
-const rpc = new SupabaseTransport({ url: config.SUPABASE_URL, serviceRoleKey: config.SUPABASE_SERVICE_ROLE_KEY });
-
-const channels: AlertChannel[] = [];
-if (config.ALERT_WEBHOOK_URL) channels.push(webhookChannel(config.ALERT_WEBHOOK_URL));
-if (config.HEARTBEAT_MONITOR_ALERT_EMAIL && config.SMTP_HOST && config.EMAIL_FROM) {
-  const sender = smtpSender({ host: config.SMTP_HOST, port: config.SMTP_PORT, user: config.SMTP_USER, password: config.SMTP_PASSWORD });
-  const to = Array.isArray(config.HEARTBEAT_MONITOR_ALERT_EMAIL)
-    ? config.HEARTBEAT_MONITOR_ALERT_EMAIL
-    : String(config.HEARTBEAT_MONITOR_ALERT_EMAIL).split(",").map((s) => s.trim());
-  channels.push(emailChannel(sender, config.EMAIL_FROM, to));
+// Refused at startup rather than failing every alert later: the platform drops these connections.
+if (EDGE_BLOCKED_SMTP_PORTS.includes(config.SMTP_PORT)) {
+  throw new Error(
+    `SMTP_PORT ${config.SMTP_PORT} is blocked for outbound traffic from Supabase Edge Functions (25 and 587 are); ` +
+      "use your provider's port 465 (implicit TLS, the default) or another port it offers, or alert by webhook only",
+  );
 }
+const rpc = new SupabaseTransport({ url: config.SUPABASE_URL, serviceRoleKey: serviceKey });
+const channels = alertChannels(config);
 
 // Structured logs on stdout/stderr (the platform collects them); never a secret.
 const log: MonitorLogger = {
@@ -33,7 +35,11 @@ const log: MonitorLogger = {
   error: (obj, msg) => console.error(JSON.stringify({ level: "error", msg, ...obj })),
 };
 
-const secrets = [config.SUPABASE_SERVICE_ROLE_KEY, config.CRON_SECRET].filter((s): s is string => Boolean(s));
+// What pg_net may send as the bearer: the service_role JWT, any of the project's secret keys
+// (sb_secret_…), or a CRON_SECRET of one's own.
+const secrets = [config.SUPABASE_SERVICE_ROLE_KEY, ...Object.values(config.SUPABASE_SECRET_KEYS ?? {}), config.CRON_SECRET]
+  .filter((s): s is string => Boolean(s))
+  .map((s) => s.trim());
 const encoder = new TextEncoder();
 
 /** Constant-time comparison of the bearer with each accepted secret. */
