@@ -35,6 +35,8 @@ select throws_ok(format($$select taskwarden.enqueue_tasks('t', array['{}', %L]::
 select throws_ok(format($$select taskwarden.create_run('deep', %L::jsonb)$$, '{"a":' || repeat('[', 5000) || repeat(']', 5000) || '}'), 'TW002',
                  'metadata is nested too deeply (more than 64 levels)', 'create_run refuses metadata nested 5,000 deep');
 select lives_ok(format($$select taskwarden.enqueue_task('t', %L::jsonb)$$, repeat('[', 60) || repeat(']', 60)), '60 levels are fine');
+select lives_ok($$select taskwarden.enqueue_tasks('t', array[jsonb_build_object('s', repeat('[{', 100)), (select jsonb_agg('[]'::jsonb) from generate_series(1, 100))])$$,
+                'many brackets in strings or side by side are not depth');
 
 -- task_type of whitespace
 select throws_ok($$select taskwarden.enqueue_task('   ')$$, 'TW002', 'task_type must be a non-empty string', 'a task_type of spaces is refused');
@@ -43,8 +45,8 @@ select throws_ok(format($$select taskwarden.enqueue_task(%L)$$, E'\t\n '), 'TW00
 select throws_ok(format($$select taskwarden.enqueue_tasks(%L, array['{}'::jsonb])$$, E'\u00a0\r'), 'TW002', null,
                  'a task_type of other white space is refused');
 
-select results_eq($$select (select count(*) from taskwarden.tasks) - 2, (select count(*) from taskwarden.runs) from counts_before$$,
-                  $$select tasks, runs from counts_before$$, 'nothing was written by any refused call (only the two accepted tasks)');
+select results_eq($$select (select count(*) from taskwarden.tasks) - 4, (select count(*) from taskwarden.runs) from counts_before$$,
+                  $$select tasks, runs from counts_before$$, 'nothing was written by any refused call (only the four accepted tasks)');
 
 -- sync_alerts: bad channels are a TW002 naming channels, and nothing is written
 select * from taskwarden.upsert_worker_heartbeat('alerting#a', 'alert');
