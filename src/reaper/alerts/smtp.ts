@@ -23,7 +23,7 @@ export const EDGE_BLOCKED_SMTP_PORTS: readonly number[] = [25, 587];
 
 export function smtpSender(opts: SmtpOptions): EmailSender & { close(): void } {
   const port = opts.port ?? 465;
-  const ms = (opts.timeoutSeconds ?? 20) * 1000;
+  const ms = (opts.timeoutSeconds ?? 10) * 1000;
   const transport = nodemailer.createTransport({
     host: opts.host,
     port,
