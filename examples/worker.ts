@@ -8,14 +8,28 @@
 //
 // It enqueues a few "greet" tasks in a run (EXAMPLE_TASKS, default 5; 0 enqueues none), then
 // works on them: one fails on its first attempt to show a retry. Ctrl-C stops it gracefully
-// (a second Ctrl-C exits at once). With PGlite, only one process can open the database at a
-// time, so this process both enqueues and works.
+// (a second Ctrl-C exits at once). On the embedded database it uses the one `npm start` serves
+// when that runs (its tasks show on the dashboard); otherwise it opens the database itself and
+// serves it to other processes (more workers, `npx taskwarden status`) until it exits.
 import { loadConfig } from "../src/config.ts";
-import { connect } from "../src/rpc/index.ts";
-import { NonRetryableError, Worker } from "../src/worker/index.ts";
+import { connect, type Taskwarden } from "../src/rpc/index.ts";
+import { exitCodeOf, NonRetryableError, Worker } from "../src/worker/index.ts";
 
 const config = loadConfig();
-const tw = await connect({ ...config, migrate: !config.DATABASE_URL && !config.SUPABASE_URL });
+let tw: Taskwarden;
+try {
+  tw = await connect({
+    ...config,
+    embedded: {
+      onWait: (owner) =>
+        console.error(`examples/worker.ts: waiting for ${owner ? `pid ${owner.pid} (${owner.role})` : "another process"}, which is opening the embedded database`),
+    },
+  });
+} catch (err) {
+  // One line, e.g. the embedded database is held by a process that does not share it.
+  console.error(`examples/worker.ts: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}
 
 const count = Number(process.env.EXAMPLE_TASKS ?? 5);
 if (count > 0) {
@@ -35,6 +49,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+// The Worker's summary counts every failed attempt; one with attempts left is retried, not failed.
+let retried = 0;
+
 const worker = new Worker({
   type: "greet",
   rpc: tw,
@@ -45,15 +62,25 @@ const worker = new Worker({
     if (!name) throw new NonRetryableError("payload.name is missing"); // retrying will not help
     // Stop working the moment the task is no longer ours (lease lost, timeout, shutdown).
     await sleep(ms ?? 300, ctx.signal);
-    if (name.startsWith("flaky") && ctx.attempt === 1) throw new Error("flaky upstream: try again");
+    if (name.startsWith("flaky") && ctx.attempt === 1) {
+      if (ctx.attempt < task.max_attempts) retried++;
+      throw new Error("flaky upstream: try again");
+    }
     ctx.log.info({ greeting: `Hello, ${name}!` }, "greeted");
     return { greeting: `Hello, ${name}!`, attempt: ctx.attempt };
   },
 });
 
+// The SDK never exits the process: this entry point does. A WorkerFatalError (a second Ctrl-C,
+// a handler stuck past its limit) carries the exit code a supervisor should see.
 try {
   const summary = await worker.start();
-  console.error(`stopped (${summary.reason}): ${summary.completed} completed, ${summary.failed} failed, ${summary.released} released`);
+  const failed = Math.max(0, summary.failed - retried);
+  console.error(`stopped (${summary.reason}): ${summary.completed} completed, ${failed} failed, ${summary.released} released, ${retried} retried`);
+} catch (err) {
+  console.error(`examples/worker.ts: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = exitCodeOf(err);
 } finally {
-  await tw.close();
+  await Promise.race([tw.close(), new Promise((r) => setTimeout(r, 2000))]);
+  process.exit();
 }

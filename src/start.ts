@@ -5,12 +5,10 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { randomBytes } from "node:crypto";
 import { isSqlTransport, Taskwarden } from "./rpc/index.ts";
-import { PGliteTransport } from "./rpc/pglite.ts";
-import { openClient, prepareDataDir, removeServerInfo, resolveConnection, writeServerInfo } from "./cli/connection.ts";
-import { migrate } from "./db/migrate.ts";
+import { openEmbedded } from "./rpc/embedded.ts";
+import { openClient, resolveConnection } from "./cli/connection.ts";
 import { describeError } from "./cli/program.ts";
 import { stopSignals } from "./cli/signals.ts";
-import { servePGlite, type PGliteServer } from "./demo/pglite-server.ts";
 import { applyDemoSettings, Demo, DEMO_SETTINGS } from "./demo/demo.ts";
 import { serveDashboard, type DashboardServer } from "./dashboard/server.ts";
 import { ReaperLoop, reapTotals } from "./reaper/loop.ts";
@@ -66,25 +64,30 @@ async function main(): Promise<void> {
   where = resolved.describe;
   const embedded = resolved.kind === "pglite";
   const dataDir = resolved.config.TASKWARDEN_DATA_DIR;
-  if (resolved.served) throw new Error(`npm start is already running for ${dataDir} (pid ${resolved.served.pid}); stop it first`);
+  if (resolved.served) {
+    const { pid, role } = resolved.served;
+    throw new Error(role === "npm start"
+      ? `npm start is already running for ${dataDir} (pid ${pid}); stop it first`
+      : `the embedded database in ${dataDir} is held by pid ${pid} (${role}); stop it first, then start npm start before your workers`);
+  }
   const demoWanted = opts.demo ?? embedded;
 
   let client: Taskwarden;
   let databaseUrl = resolved.config.DATABASE_URL;
   if (embedded) {
     const t0 = performance.now();
-    prepareDataDir(dataDir);
-    const transport = await PGliteTransport.open(dataDir);
+    // The owner of the directory: it waits for a `taskwarden` command that holds it for a moment,
+    // and refuses a process that serves it (the message above, or this race's).
+    // Other processes (the demo workers, `taskwarden` in another terminal) reach it through its server.
+    const opened = await openEmbedded(dataDir, { role: "npm start", ifServed: "refuse", onClientError: (m) => say(`database server: ${m}`) });
+    if (opened.role !== "owner") throw new Error(`the embedded database in ${dataDir} is served by another process`);
+    const { transport } = opened;
+    // Closes its server too, and then lets go of the directory.
     cleanups.push(() => transport.close());
-    const { applied } = await migrate(transport);
     client = new Taskwarden(transport);
-    say(`embedded Postgres (PGlite) in ${dataDir}: ready in ${seconds(performance.now() - t0)}, ${applied.length} migration(s) applied`);
-    // Other processes (the demo workers, `taskwarden` in another terminal) reach it through this.
-    const server: PGliteServer = await servePGlite({ db: transport.db, onClientError: (m) => say(`database server: ${m}`) });
-    cleanups.push(() => server.close());
+    say(`embedded Postgres (PGlite) in ${dataDir}: ready in ${seconds(performance.now() - t0)}, ${opened.applied} migration(s) applied`);
+    const server = transport.server!;
     databaseUrl = server.url;
-    writeServerInfo(dataDir, { pid: process.pid, database_url: server.url });
-    cleanups.push(async () => removeServerInfo(dataDir));
     say(`the embedded database is served on ${server.host}:${server.port} for worker processes and the taskwarden CLI`);
   } else {
     client = await openClient(resolved, { migrate: false });

@@ -3,7 +3,7 @@
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../src/db/migrate.ts";
-import { servePGlite, type PGliteServer } from "../src/demo/pglite-server.ts";
+import { servePGlite, type PGliteServer } from "../src/rpc/pglite-server.ts";
 import { PGliteTransport } from "../src/rpc/pglite.ts";
 import { PostgresTransport } from "../src/rpc/postgres.ts";
 

@@ -1,10 +1,10 @@
 // How a `taskwarden` command reaches the database: DATABASE_URL, else SUPABASE_URL + key, else
-// the embedded PGlite. PGlite is one process's: while `npm start` holds the data directory it
-// serves it on localhost and leaves its address next to it, and commands connect there instead.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+// the embedded PGlite. One process owns an embedded data directory (src/rpc/embedded.ts): while
+// one serves it (`npm start`, a worker, supervise, a dashboard) commands connect to its server;
+// otherwise a command owns the directory for its own short run.
 import { loadConfig, type Config } from "../config.ts";
 import { connect, transportKind, type Taskwarden, type TransportKind } from "../rpc/index.ts";
+import { servingOwner, type OwnerInfo } from "../rpc/embedded-lock.ts";
 
 export interface ConnectionOptions {
   databaseUrl?: string;
@@ -12,51 +12,13 @@ export interface ConnectionOptions {
   env?: Record<string, string | undefined>;
 }
 
-export interface ServerInfo {
-  pid: number;
-  database_url: string;
-}
-
-/** Where `npm start` announces the embedded database it serves. */
-export function serverInfoPath(dataDir: string): string {
-  return `${dataDir.replace(/\/+$/, "")}.server.json`;
-}
-
-export function writeServerInfo(dataDir: string, info: ServerInfo): void {
-  const path = serverInfoPath(dataDir);
-  mkdirSync(dirname(path), { recursive: true });
-  // It holds the local password: owner-only.
-  writeFileSync(path, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
-}
-
-export function removeServerInfo(dataDir: string): void {
-  rmSync(serverInfoPath(dataDir), { force: true });
-}
-
-/** The running `npm start` serving this data directory, if there is one. */
-export function readServerInfo(dataDir: string): ServerInfo | undefined {
-  let info: ServerInfo;
-  try {
-    info = JSON.parse(readFileSync(serverInfoPath(dataDir), "utf8")) as ServerInfo;
-  } catch {
-    return undefined;
-  }
-  try {
-    process.kill(info.pid, 0);
-  } catch (err) {
-    // ESRCH: it is gone and left the file behind; EPERM: alive, owned by someone else.
-    if ((err as NodeJS.ErrnoException).code === "ESRCH") return undefined;
-  }
-  return info;
-}
-
 export interface ResolvedConnection {
   config: Config;
   kind: TransportKind;
   /** What a person would call it in a message (no secrets). */
   describe: string;
-  /** Set when the embedded database is held, and served, by a running `npm start`. */
-  served?: ServerInfo;
+  /** Set when another process owns the embedded database and serves it. */
+  served?: OwnerInfo;
 }
 
 export function resolveConnection(opts: ConnectionOptions = {}): ResolvedConnection {
@@ -72,10 +34,10 @@ export function resolveConnection(opts: ConnectionOptions = {}): ResolvedConnect
   } else if (kind === "supabase") {
     describe = `Supabase at ${new URL(config.SUPABASE_URL!).host}`;
   } else {
-    const served = readServerInfo(config.TASKWARDEN_DATA_DIR);
+    const served = servingOwner(config.TASKWARDEN_DATA_DIR);
     if (served) {
       config = { ...config, DATABASE_URL: served.database_url };
-      describe = `the embedded database served by npm start (pid ${served.pid})`;
+      describe = `the embedded database served by ${served.role} (pid ${served.pid})`;
       return { config, kind: "postgres", describe, served };
     }
     describe = `the embedded database in ${config.TASKWARDEN_DATA_DIR}`;
@@ -83,12 +45,51 @@ export function resolveConnection(opts: ConnectionOptions = {}): ResolvedConnect
   return { config, kind, describe };
 }
 
-/** PGlite creates its data directory, but not the folders above it (`.taskwarden/`). */
-export function prepareDataDir(dataDir: string): void {
-  mkdirSync(dirname(dataDir), { recursive: true });
+export interface OpenOptions {
+  migrate?: boolean;
+  /** Owning the embedded database: serve it to other processes while this one runs (long-lived commands). */
+  serve?: boolean;
+  /** Names this process to the others: "taskwarden status". */
+  role?: string;
 }
 
-export async function openClient(resolved: ResolvedConnection, options: { migrate?: boolean } = {}): Promise<Taskwarden> {
-  if (resolved.kind === "pglite") prepareDataDir(resolved.config.TASKWARDEN_DATA_DIR);
-  return connect({ ...resolved.config, migrate: options.migrate });
+export async function openClient(resolved: ResolvedConnection, options: OpenOptions = {}): Promise<Taskwarden> {
+  return connect({
+    ...resolved.config,
+    migrate: options.migrate,
+    embedded: { serve: options.serve ?? false, role: options.role ?? "taskwarden" },
+  });
+}
+
+export interface SharedEmbedded {
+  /** What child processes need to reach it: DATABASE_URL of the owner's server. */
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/**
+ * For commands that start other taskwarden processes (supervise): on the embedded database this
+ * process becomes its owner, serves it to its children and reaps it (PGlite has no pg_cron), so the
+ * workers share one database that outlives any one of them. Undefined for a server database, or
+ * when another process already serves the directory (the children find it themselves).
+ */
+export async function shareEmbedded(resolved: ResolvedConnection, options: { role: string; reapIntervalMs?: number; onReapError?: (err: unknown) => void }): Promise<SharedEmbedded | undefined> {
+  if (resolved.kind !== "pglite") return undefined;
+  const tw = await openClient(resolved, { serve: true, role: options.role });
+  const { PGliteTransport } = await import("../rpc/pglite.ts");
+  const url = tw.transport instanceof PGliteTransport ? tw.transport.server?.url : undefined;
+  if (!url) {
+    await tw.close();
+    return undefined;
+  }
+  const { ReaperLoop } = await import("../reaper/loop.ts");
+  const reaper = new ReaperLoop({ client: tw, intervalMs: options.reapIntervalMs ?? 5000, source: "local", onError: options.onReapError });
+  reaper.start();
+  return {
+    env: { DATABASE_URL: url },
+    async close() {
+      await reaper.stop();
+      await tw.close();
+    },
+  };
 }

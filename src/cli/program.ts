@@ -9,7 +9,7 @@ import type { HealthSummary, ReapSummary, StaleRunAction, TaskAction } from "../
 import { listWorkers, UUID } from "../dashboard/data.ts";
 import { reapTotals } from "../reaper/loop.ts";
 import { ago, duration, pairs, table } from "./format.ts";
-import { openClient, resolveConnection, type ResolvedConnection } from "./connection.ts";
+import { openClient, resolveConnection, shareEmbedded, type OpenOptions, type ResolvedConnection } from "./connection.ts";
 import { stopSignals } from "./signals.ts";
 import { describeEvent, Supervisor, type RestartPolicy } from "./supervise.ts";
 
@@ -190,10 +190,17 @@ export function buildProgram(io: CliIO, state: RunState = {}): Command {
   const connectFor = (g: GlobalOptions): ResolvedConnection =>
     (state.connection = resolveConnection({ databaseUrl: g.databaseUrl, dataDir: g.dataDir, env: io.env }));
 
+  /** "taskwarden workers list": how other processes see this one while it holds the embedded database. */
+  const roleOf = (cmd: Command): string => {
+    const names: string[] = [];
+    for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+    return names.join(" ");
+  };
+
   /** Runs `fn` with a client; closes it afterwards. */
-  const withClient = async <T>(cmd: Command, fn: (tw: Taskwarden, g: GlobalOptions) => Promise<T>): Promise<T> => {
+  const withClient = async <T>(cmd: Command, fn: (tw: Taskwarden, g: GlobalOptions) => Promise<T>, open: OpenOptions = {}): Promise<T> => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
-    const tw = await openClient(connectFor(g));
+    const tw = await openClient(connectFor(g), { role: roleOf(cmd), ...open });
     try {
       return await fn(tw, g);
     } finally {
@@ -414,7 +421,7 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
         throw new UsageError("migrate needs DATABASE_URL (supabase-js cannot run migrations; or use `supabase db push`)");
       }
       const { migrate } = await import("../db/migrate.ts");
-      const tw = await openClient(connection, { migrate: false });
+      const tw = await openClient(connection, { migrate: false, role: roleOf(cmd) });
       try {
         const result = await migrate(tw.transport as Parameters<typeof migrate>[0]);
         const applied = result.applied.map((m) => `${m.version}_${m.name}`);
@@ -451,7 +458,7 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
         await signals.first;
         await server.close();
         signals.dispose();
-      });
+      }, { serve: true });
     });
 
   program
@@ -471,19 +478,25 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const path = resolvePath(script);
       if (!existsSync(path)) throw new UsageError(`worker script not found: ${script}`);
+      // On the embedded database the supervisor owns it, serves it to its workers and reaps it.
+      const shared = await shareEmbedded(connectFor(g), {
+        role: roleOf(cmd),
+        onReapError: (err) => io.err(`supervise: reaper: ${describeError(err).message}`),
+      });
       let sup: Supervisor;
       try {
         sup = new Supervisor({
           script: path,
           args,
           workers: o.workers,
-          env: { ...process.env, ...io.env },
+          env: { ...process.env, ...io.env, ...shared?.env },
           restart: o.restart,
           backoff: { initialMs: o.backoffInitial, maxMs: o.backoffMax, resetAfterMs: o.resetAfter },
           stopTimeoutMs: o.stopTimeout,
           onEvent: (e) => (g.json ? io.out(JSON.stringify({ at: new Date().toISOString(), ...e })) : io.err(`supervise: ${describeEvent(e)}`)),
         });
       } catch (err) {
+        await shared?.close();
         throw new UsageError((err as Error).message);
       }
       const onExit = () => sup.killAllNow();
@@ -493,6 +506,7 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
       sup.start();
       const signal = await Promise.race([signals.first, sup.done.then(() => undefined)]);
       if (signal) await sup.stop(signal);
+      await shared?.close();
       signals.dispose();
       process.off("exit", onExit);
     });

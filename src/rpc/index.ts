@@ -1,11 +1,13 @@
 // connect(): the one place that decides how this process reaches taskwarden.
 // DATABASE_URL → node-postgres; SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY → supabase-js (PostgREST);
-// otherwise the embedded PGlite in TASKWARDEN_DATA_DIR. Transports are imported lazily so a
-// process only loads the driver it uses.
+// otherwise the embedded PGlite in TASKWARDEN_DATA_DIR, owned by one process and reached by the
+// others through the owner's server (./embedded.ts). Transports are imported lazily so a process
+// only loads the driver it uses.
 
 import type { Config } from "../config.ts";
 import { Taskwarden } from "./client.ts";
 import type { RpcTransport } from "./transport.ts";
+import type { EmbeddedOptions } from "./embedded.ts";
 
 export { Taskwarden } from "./client.ts";
 export type * from "./client.ts";
@@ -22,6 +24,8 @@ export type ConnectConfig = Partial<
   migrate?: boolean;
   /** Server NOTICEs (direct connections only). */
   onNotice?: (message: string) => void;
+  /** The embedded database: how this process owns it or reaches its owner (see ./embedded.ts). */
+  embedded?: Omit<EmbeddedOptions, "migrate" | "onNotice">;
 };
 
 export type TransportKind = "postgres" | "supabase" | "pglite";
@@ -41,10 +45,16 @@ export async function connect(config: ConnectConfig): Promise<Taskwarden> {
   } else if (kind === "supabase") {
     transport = await openSupabase(config.SUPABASE_URL!, config.SUPABASE_SERVICE_ROLE_KEY!);
   } else {
-    const { PGliteTransport } = await import("./pglite.ts");
-    transport = await PGliteTransport.open(config.TASKWARDEN_DATA_DIR ?? ".taskwarden/pglite");
+    const { openEmbedded } = await import("./embedded.ts");
+    // The owner migrates (unless told not to); a client finds it migrated.
+    const opened = await openEmbedded(config.TASKWARDEN_DATA_DIR ?? ".taskwarden/pglite", {
+      ...config.embedded,
+      migrate: config.migrate ?? true,
+      onNotice: config.onNotice,
+    });
+    return new Taskwarden(opened.transport);
   }
-  if (config.migrate ?? kind === "pglite") {
+  if (config.migrate) {
     if (kind === "supabase") {
       await transport.close();
       throw new Error("migrations cannot run through supabase-js: set DATABASE_URL, or use `supabase db push`");

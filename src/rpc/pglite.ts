@@ -1,29 +1,59 @@
 // RpcTransport over PGlite: the embedded default (no server to run), with the same SQL as the
 // node-postgres transport. PGlite is one in-process session, so only one process may open a
-// data directory at a time.
+// data directory at a time: open() takes the directory's lock (./embedded-lock.ts), and serve()
+// shares the database with other processes (./embedded.ts decides who owns and who connects).
 
 import { PGlite } from "@electric-sql/pglite";
 import type { Row } from "./transport.ts";
+import { DataDirLock, isDirectoryDataDir } from "./embedded-lock.ts";
+import { servePGlite, type PGliteServer, type PGliteServerOptions } from "./pglite-server.ts";
 import { SqlRpc, toTaskwardenError, type SqlExecutor, type SqlTransaction, type SqlTransport } from "./sql.ts";
 
 export class PGliteTransport implements SqlTransport {
   readonly db: PGlite;
   readonly #owned: boolean;
   readonly #rpc: SqlRpc;
+  /** The data directory's lock, held until close(). */
+  readonly lock: DataDirLock | undefined;
+  #server: PGliteServer | undefined;
 
   /** Wraps an open PGlite; `owned` transports close it on close(). */
-  constructor(db: PGlite, options: { owned?: boolean } = {}) {
+  constructor(db: PGlite, options: { owned?: boolean; lock?: DataDirLock } = {}) {
     this.db = db;
     this.#owned = options.owned ?? false;
+    this.lock = options.lock;
     this.#rpc = new SqlRpc(executor(db));
   }
 
-  /** Opens PGlite on `dataDir` (a directory, created when missing), or in memory when omitted. */
-  static async open(dataDir?: string): Promise<PGliteTransport> {
-    const db = await PGlite.create(dataDir ? { dataDir } : {});
-    // Timestamps inside the JSON rows are rendered in the session time zone.
-    await db.exec("set time zone 'UTC'");
-    return new PGliteTransport(db, { owned: true });
+  /**
+   * Opens PGlite on `dataDir` (a directory, created with its parents when missing), or in memory
+   * when omitted. Throws EmbeddedDatabaseBusyError while another process (or transport) owns it;
+   * `role` names this one in that error elsewhere. A `lock` already taken for `dataDir` is used
+   * (and released on close) instead.
+   */
+  static async open(dataDir?: string, options: { role?: string; lock?: DataDirLock } = {}): Promise<PGliteTransport> {
+    const lock = options.lock ?? (dataDir && isDirectoryDataDir(dataDir) ? DataDirLock.acquire(dataDir, options.role ?? "taskwarden") : undefined);
+    try {
+      const db = await PGlite.create(dataDir ? { dataDir } : {});
+      // Timestamps inside the JSON rows are rendered in the session time zone.
+      await db.exec("set time zone 'UTC'");
+      return new PGliteTransport(db, { owned: true, lock });
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
+  }
+
+  /** Serves this database on localhost and, for a data directory, tells other processes where. */
+  async serve(options: Omit<PGliteServerOptions, "db"> = {}): Promise<PGliteServer> {
+    if (this.#server) return this.#server;
+    this.#server = await servePGlite({ ...options, db: this.db });
+    this.lock?.announce(this.#server.url);
+    return this.#server;
+  }
+
+  get server(): PGliteServer | undefined {
+    return this.#server;
   }
 
   call(fn: string, args?: Record<string, unknown>): Promise<Row[]> {
@@ -58,7 +88,13 @@ export class PGliteTransport implements SqlTransport {
   }
 
   async close(): Promise<void> {
-    if (this.#owned && !this.db.closed) await this.db.close();
+    try {
+      await this.#server?.close();
+      if (this.#owned && !this.db.closed) await this.db.close();
+    } finally {
+      // Only once PGlite has written its last page may another process open the directory.
+      this.lock?.release();
+    }
   }
 }
 

@@ -1,6 +1,14 @@
-// Serves an in-process PGlite to other processes over the Postgres wire protocol, so the demo's
-// workers are real child processes (killable with SIGKILL) with their own node-postgres
-// connections, and `taskwarden` commands in another terminal reach the database `npm start` holds.
+// Serves an in-process PGlite to other processes over the Postgres wire protocol: the process
+// that owns an embedded data directory (./embedded.ts) shares it this way, so workers (the demo's
+// are real child processes, killable with SIGKILL), `taskwarden` commands and dashboards in other
+// terminals all reach the one database through their own node-postgres connections.
+//
+// Why not @electric-sql/pglite-socket (0.2.17, evaluated against the checks of
+// test/start-embedded-db.test.ts): it has no authentication, so any local user could reach the
+// database through the loopback port; a NOTIFY reaches only the connection whose statement sent
+// it, so workers in other processes would never be woken by an enqueue; and it pins its peer
+// dependency to one exact PGlite release (0.5.14; we run 0.5.16), so npm refuses to install it
+// beside ours. Its single-statement interleaving and transaction stickiness passed.
 //
 // PGlite is one session. Clients are multiplexed onto it one protocol cycle at a time (up to
 // Sync / a simple Query); a client inside a transaction keeps the session until it leaves it,
