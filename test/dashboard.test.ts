@@ -1,6 +1,8 @@
 // The dashboard in a real browser (headless Chromium) over a real database: it refreshes itself
-// and shows a worker turning dead when its heartbeat ages, renders hostile text inertly, and its
-// drain / fail-run buttons ask for confirmation and need the token.
+// and shows a worker turning dead when its heartbeat ages (with the task it still holds), keeps a
+// stopped worker listed as stopped, renders hostile text inertly, spans the page with its chart,
+// says in words whether its drain / fail-run buttons are there, and those ask for confirmation
+// and need the token.
 import { mkdirSync } from "node:fs";
 import postgres from "postgres";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -19,6 +21,9 @@ let server: DashboardServer;
 let readOnly: DashboardServer;
 let browser: Browser;
 let beating: NodeJS.Timeout;
+/** The doomed worker beats until the page has seen it alive; then its heartbeat ages. */
+let doomedBeating: NodeJS.Timeout | undefined;
+let doomedTask: number;
 
 async function beat(worker: string, task?: number): Promise<void> {
   await sql`select from taskwarden.upsert_worker_heartbeat(${worker}, 'render', ${task ? "processing" : "idle"},
@@ -33,10 +38,15 @@ beforeAll(async () => {
   // Dead after 2 s without a heartbeat, so the test watches it happen.
   await sql`update taskwarden.settings set value = '2' where key = 'dead_worker_seconds'`;
   const [t] = await sql`select id::int from taskwarden.enqueue_task('render', '{"page": 1}')`;
+  doomedTask = t!.id;
   await sql`select from taskwarden.claim_tasks('render-1#doomed', array['render'])`;
-  await beat("render-1#doomed", t!.id);
+  await beat("render-1#doomed", doomedTask);
   await beat("render-2#alive");
   beating = setInterval(() => void beat("render-2#alive").catch(() => {}), 400);
+  doomedBeating = setInterval(() => void beat("render-1#doomed", doomedTask).catch(() => {}), 400);
+  // A drained worker: stopped, its row kept until cleanup.
+  await sql`select from taskwarden.upsert_worker_heartbeat('render-3#drained', 'render', 'idle')`;
+  await sql`select taskwarden.stop_worker('render-3#drained')`;
   server = await serveDashboard({ client: tw, token: TOKEN, refreshMs: 400 });
   readOnly = await serveDashboard({ client: tw, refreshMs: 400 });
   browser = await chromium.launch({
@@ -48,6 +58,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   clearInterval(beating);
+  clearInterval(doomedBeating);
   await browser?.close();
   await server?.close();
   await readOnly?.close();
@@ -65,30 +76,69 @@ async function open(base: string, path = "/"): Promise<Page> {
 }
 
 describe("dashboard in Chromium", () => {
-  it("refreshes itself and shows the worker turn dead as its heartbeat ages; hostile text stays text", async () => {
+  it("refreshes itself and shows the worker turn dead as its heartbeat ages, with the task it holds; hostile text stays text", async () => {
     const page = await open(server.url, `/?token=${TOKEN}`);
     const doomed = page.locator('tr[data-worker-id="render-1#doomed"]');
-    await expect.poll(() => doomed.getAttribute("data-dead")).toBe("false");
+    // Alive while it beats, however long the browser took to start.
+    await expect.poll(() => doomed.getAttribute("data-dead"), { timeout: 15_000 }).toBe("false");
     expect(await page.getByTestId("health").textContent()).toBe("healthy");
+    // Its own label is shown as the literal text it is, never as markup.
+    expect(await doomed.getByTestId("current-task").textContent()).toBe(`${HOSTILE} #${doomedTask}`);
+    expect(await page.locator("main img").count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     // A marker that a reload would wipe: the refresh must happen in place.
     await page.evaluate(() => ((window as unknown as { __marker: number }).__marker = 42));
 
-    await expect.poll(() => doomed.getAttribute("data-dead"), { timeout: 10_000, interval: 200 }).toBe("true");
+    clearInterval(doomedBeating);
+    await expect.poll(() => doomed.getAttribute("data-dead"), { timeout: 15_000, interval: 200 }).toBe("true");
     expect(await page.evaluate(() => (window as unknown as { __marker?: number }).__marker)).toBe(42);
     expect(await doomed.locator(".badge.bad").textContent()).toBe("dead");
     expect(await page.getByTestId("dead-workers").locator("b").textContent()).toBe("1");
     expect(await page.getByTestId("health").textContent()).toBe("unhealthy");
     expect(await page.locator('tr[data-worker-id="render-2#alive"]').getAttribute("data-dead")).toBe("false");
-
-    // The current task is shown as the literal text it is, never as markup.
-    expect(await doomed.locator("td").nth(4).textContent()).toContain(HOSTILE);
+    // Dead, it shows the task it still holds (what the reaper will take back), not its last label.
+    expect(await doomed.getByTestId("current-task").textContent()).toBe(`holds #${doomedTask} render`);
     expect(await page.locator("main img").count()).toBe(0);
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
 
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: `${ARTIFACTS}dashboard-dead-worker.png`, fullPage: true });
     await page.close();
-  }, 30_000);
+  }, 40_000);
+
+  it("a stopped (drained) worker stays listed as stopped, without a drain button, and is counted once", async () => {
+    const page = await open(server.url, `/?token=${TOKEN}`);
+    const row = page.locator('tr[data-worker-id="render-3#drained"]');
+    await expect.poll(() => row.getAttribute("data-status")).toBe("stopped");
+    expect(await row.getAttribute("data-dead")).toBe("false");
+    expect(await row.locator(".badge").textContent()).toBe("stopped");
+    expect(await row.locator("button").count()).toBe(0);
+    expect(await page.locator('tr[data-worker-id="render-2#alive"] button', { hasText: "Drain" }).count()).toBe(1);
+    expect(await page.getByTestId("stopped").locator("b").textContent()).toBe("1");
+    expect(await page.locator('tr[data-status="stopped"]').count()).toBe(1);
+    // Listed after the live ones.
+    const ids = await page.locator("table[data-testid=workers] tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-worker-id")));
+    expect(ids.at(-1)).toBe("render-3#drained");
+    await page.close();
+  });
+
+  it("the chart spans the page's width, at any width", async () => {
+    for (const width of [1280, 700]) {
+      const page = await browser.newPage({ viewport: { width, height: 900 } });
+      await page.goto(server.url);
+      // Measured in one go: the live section is replaced on every refresh.
+      const m = await page.evaluate(() => {
+        const chart = document.querySelector("[data-testid=activity-chart]")!;
+        const box = chart.getBoundingClientRect();
+        return { page: document.documentElement.clientWidth, x: box.x, width: box.width, plot: chart.querySelector("svg")!.getBoundingClientRect().width };
+      });
+      expect(m.page).toBe(width);
+      // The page's own padding (1.5rem a side) is all that is left over.
+      expect(m.width).toBeGreaterThan(m.page - 60);
+      expect(m.x).toBeLessThan(30);
+      expect(m.plot).toBeGreaterThan(m.page * 0.85);
+      await page.close();
+    }
+  });
 
   it("the chart counts completed and requeued tasks from the task events", async () => {
     const [t] = await sql`select id::int from taskwarden.enqueue_task('render', '{}')`;
@@ -156,11 +206,16 @@ describe("dashboard in Chromium", () => {
   it("without the token: no buttons, and POSTs are refused", async () => {
     const page = await open(server.url);
     expect(await page.locator("main button").count()).toBe(0);
-    expect(await page.locator("main").textContent()).toContain("Read-only: open this page once with ?token=");
+    expect(await page.getByTestId("access").textContent()).toBe(
+      "Read-only: open this page once with ?token=… (the DASHBOARD_TOKEN) to enable the Drain and Fail run buttons.",
+    );
     await page.close();
     const ro = await open(readOnly.url);
     expect(await ro.locator("main button").count()).toBe(0);
-    expect(await ro.locator("main").textContent()).toContain("Read-only: set DASHBOARD_TOKEN");
+    expect(await ro.getByTestId("access").textContent()).toBe("Read-only: set DASHBOARD_TOKEN to enable the Drain and Fail run buttons.");
+    const withToken = await open(server.url, `/?token=${TOKEN}`);
+    expect(await withToken.getByTestId("access").textContent()).toMatch(/^Actions enabled: this browser presented the dashboard token \(DASHBOARD_TOKEN\), so each live worker has a Drain button/);
+    await withToken.close();
     await ro.close();
 
     const post = (base: string, headers: Record<string, string>) =>
@@ -188,4 +243,7 @@ describe("dashboard in Chromium", () => {
     const [still] = await sql`select stop_requested_at from taskwarden.worker_heartbeats where worker_id = 'render-1#doomed'`;
     expect(still!.stop_requested_at).toBeNull();
   });
+});
+
+describe("dashboard: retention", () => {
 });

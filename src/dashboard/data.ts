@@ -20,6 +20,10 @@ export interface WorkerView {
   seconds_since_heartbeat: number;
   held_tasks: number;
   stop_requested_at: string | null;
+  /** The running tasks it owns, read from the tasks (not from its own, possibly stale, label). */
+  held_task_ids: number[];
+  /** "#12 demo, #13 demo", or null when it holds none. */
+  held_task: string | null;
 }
 
 export interface ReaperAction {
@@ -41,7 +45,7 @@ export interface Snapshot {
   activityBucketSeconds: number;
 }
 
-/** Live and dead workers (not stopped ones), dead first. */
+/** Every worker until cleanup deletes its row: dead first, stopped last. */
 export async function listWorkers(tw: Taskwarden): Promise<WorkerView[]> {
   return (await tw.transport.call("list_workers", {})) as unknown as WorkerView[];
 }
@@ -58,7 +62,8 @@ export interface SnapshotOptions {
 
 export async function loadSnapshot(tw: Taskwarden, opts: SnapshotOptions = {}): Promise<Snapshot> {
   const minutes = opts.minutes ?? 30;
-  const bucketSeconds = opts.bucketSeconds ?? 60;
+  // Half-minute buckets: a steady trickle reads as a line within a minute or two, not a spike.
+  const bucketSeconds = opts.bucketSeconds ?? 30;
   const [health, workers, reaperActions, activity] = await Promise.all([
     tw.getWorkerHealthSummary(),
     listWorkers(tw),

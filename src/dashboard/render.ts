@@ -36,12 +36,20 @@ th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid var(--
 th { font-size: .75rem; text-transform: uppercase; color: var(--muted); }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.dead td { background: #cf222e18; }
+tr.stopped td { color: var(--muted); }
+.badge.muted-badge { background: var(--muted); }
+.access { margin: .6rem 0 0; }
+.chart { display: grid; grid-template-columns: 2.5rem 1fr; grid-template-rows: 160px auto; width: 100%; }
+.chart .yaxis { display: flex; flex-direction: column; justify-content: space-between; align-items: flex-end; padding-right: .4rem; font-size: .75rem; color: var(--muted); }
+.chart svg { width: 100%; height: 160px; border-left: 1px solid #8888; border-bottom: 1px solid #8888; display: block; }
+.chart .xaxis { grid-column: 2; position: relative; height: 1.2rem; font-size: .75rem; color: var(--muted); }
+.chart .xaxis span { position: absolute; transform: translateX(-50%); white-space: nowrap; }
+.chart .xaxis span:first-child { transform: none; } .chart .xaxis span:last-child { transform: translateX(-100%); }
 code { font-size: .85em; }
 form.inline { display: inline; margin: 0; }
 button { font: inherit; font-size: .8rem; padding: .1rem .5rem; cursor: pointer; }
 .flash { padding: .5rem .8rem; border-radius: .4rem; margin-top: .8rem; }
 .flash.ok { background: #1a7f3722; } .flash.error { background: #cf222e22; }
-svg text { font-size: 10px; fill: currentColor; }
 #conn.lost { color: var(--bad); font-weight: 600; }
 `;
 
@@ -55,18 +63,32 @@ function actionForm(action: string, field: string, value: string, label: string,
 <input type="hidden" name="${field}" value="${value}"><button type="submit">${label}</button></form>`;
 }
 
+function workerStatus(w: WorkerView): Html {
+  if (w.dead) return html`<span class="badge bad">dead</span> <span class="muted">was ${w.status}</span>`;
+  if (w.status === "stopped") return html`<span class="badge muted-badge">stopped</span>`;
+  return html`${w.status}${w.stop_requested_at ? html` <span class="badge warn">drain requested</span>` : ""}`;
+}
+
+// A worker's own label is as old as its last heartbeat: a dead worker's may name a task it had
+// already finished. What it holds comes from the tasks it owns, which is what the reaper takes back.
+function currentTask(w: WorkerView): Html {
+  if (w.dead) return w.held_task ? html`<span title="still running under its lease">holds ${w.held_task}</span>` : html`<span class="muted">none held</span>`;
+  if (w.status === "stopped") return html`<span class="muted">—</span>`;
+  return html`${dash(w.current_task ?? w.held_task)}`;
+}
+
 function workersTable(workers: WorkerView[], opts: ViewOptions, now: number): Html {
   if (workers.length === 0) return html`<p class="muted">No workers are registered. Start one (<code>taskwarden supervise worker.ts --workers 2</code>).</p>`;
   return html`<table data-testid="workers">
 <thead><tr><th>Worker</th><th>Type</th><th>Status</th><th class="num">Heartbeat</th><th>Current task</th><th class="num">Held</th><th>Host / pid</th><th>Started</th>${opts.canAct ? html`<th></th>` : ""}</tr></thead>
 <tbody>${workers.map(
-    (w) => html`<tr class="${w.dead ? "dead" : ""}" data-worker-id="${w.worker_id}" data-dead="${String(w.dead)}">
+    (w) => html`<tr class="${w.dead ? "dead" : w.status === "stopped" ? "stopped" : ""}" data-worker-id="${w.worker_id}" data-dead="${String(w.dead)}" data-status="${w.status}">
 <td><code>${w.worker_id}</code></td><td>${w.worker_type}</td>
-<td>${w.dead ? html`<span class="badge bad">dead</span> <span class="muted">was ${w.status}</span>` : w.status}${w.stop_requested_at ? html` <span class="badge warn">drain requested</span>` : ""}</td>
+<td>${workerStatus(w)}</td>
 <td class="num">${duration(w.seconds_since_heartbeat)} ago</td>
-<td>${dash(w.current_task)}</td><td class="num">${w.held_tasks}</td>
+<td data-testid="current-task">${currentTask(w)}</td><td class="num">${w.held_tasks}</td>
 <td>${dash(w.host)} / ${dash(w.pid)}</td><td>${ago(w.started_at, now)}</td>
-${opts.canAct ? html`<td>${!w.dead && !w.stop_requested_at ? actionForm("/actions/drain-worker", "worker_id", w.worker_id, "Drain", `Ask worker ${w.worker_id} to finish its task and exit?`) : ""}</td>` : ""}
+${opts.canAct ? html`<td>${!w.dead && !w.stop_requested_at && w.status !== "stopped" ? actionForm("/actions/drain-worker", "worker_id", w.worker_id, "Drain", `Ask worker ${w.worker_id} to finish its task and exit?`) : ""}</td>` : ""}
 </tr>`,
   )}</tbody></table>`;
 }
@@ -99,27 +121,51 @@ function reaperTable(actions: ReaperAction[], now: number): Html {
   )}</tbody></table>`;
 }
 
-/** Completed and requeued tasks per bucket, as two polylines. */
+/**
+ * Completed and requeued tasks per bucket, as two polylines across the page's whole width. The
+ * plot stretches (preserveAspectRatio none, strokes that do not scale); its labels are HTML, so
+ * they keep their size at any width.
+ */
 export function activityChart(buckets: ActivityBucket[], bucketSeconds: number): Html {
-  const W = 640, H = 150, L = 34, B = 18, T = 8;
+  const W = 1000, H = 100, PAD = 4;
   const max = Math.max(1, ...buckets.flatMap((b) => [b.completed, b.requeued + b.failed]));
-  const x = (i: number) => L + (buckets.length <= 1 ? 0 : (i * (W - L - 6)) / (buckets.length - 1));
-  const y = (v: number) => T + (H - T - B) * (1 - v / max);
-  const line = (pick: (b: ActivityBucket) => number) => buckets.map((b, i) => `${x(i).toFixed(1)},${y(pick(b)).toFixed(1)}`).join(" ");
+  const x = (i: number) => (buckets.length <= 1 ? 0 : (i * W) / (buckets.length - 1));
+  const y = (v: number) => PAD + (H - 2 * PAD) * (1 - v / max);
+  const points = (pick: (b: ActivityBucket) => number, upTo = buckets.length) =>
+    buckets.slice(0, upTo).map((b, i) => `${x(i).toFixed(1)},${y(pick(b)).toFixed(1)}`).join(" ");
+  // The last bucket is still filling up: its segment is dashed, so it does not read as a drop.
+  const settled = Math.max(1, buckets.length - 1);
+  const partial = (pick: (b: ActivityBucket) => number, colour: string) => {
+    const n = buckets.length;
+    if (n < 2) return "";
+    return html`<line x1="${x(n - 2).toFixed(1)}" y1="${y(pick(buckets[n - 2]!)).toFixed(1)}" x2="${x(n - 1).toFixed(1)}" y2="${y(pick(buckets[n - 1]!)).toFixed(1)}"
+ stroke="${colour}" stroke-width="2" stroke-dasharray="3 4" vector-effect="non-scaling-stroke"/>`;
+  };
   const total = (pick: (b: ActivityBucket) => number) => buckets.reduce((n, b) => n + pick(b), 0);
-  const first = buckets[0]?.bucket_start, last = buckets.at(-1)?.bucket_start;
-  const hhmm = (iso: string | undefined) => (iso ? new Date(iso).toISOString().slice(11, 16) : "");
+  const hhmm = (iso: string) => new Date(iso).toISOString().slice(11, 16);
   const completed = total((b) => b.completed), requeued = total((b) => b.requeued), failed = total((b) => b.failed);
-  return html`<svg role="img" viewBox="0 0 ${W} ${H}" width="100%" style="max-width:${W}px" data-testid="activity-chart"
+  // About six time labels on bucket boundaries; the last always, and none crowding it.
+  const lastIndex = buckets.length - 1;
+  const every = Math.max(1, Math.ceil(buckets.length / 6));
+  const ticks = buckets
+    .map((b, i) => ({ i, label: hhmm(b.bucket_start) }))
+    .filter(({ i }) => i === lastIndex || (i % every === 0 && lastIndex - i >= every / 2));
+  const left = (i: number) => (buckets.length <= 1 ? 0 : (100 * i) / (buckets.length - 1));
+  const completedLine = points((b) => b.completed, settled);
+  const lost = (b: ActivityBucket) => b.requeued + b.failed;
+  return html`<div class="chart" role="img" aria-label="Tasks completed and requeued per ${bucketSeconds} s" data-testid="activity-chart"
  data-completed="${completed}" data-requeued="${requeued}" data-failed="${failed}">
-<title>Tasks completed and requeued per ${bucketSeconds} s</title>
-<line x1="${L}" y1="${H - B}" x2="${W - 4}" y2="${H - B}" stroke="#8888"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#8888"/>
-<text x="${L - 4}" y="${T + 8}" text-anchor="end">${max}</text><text x="${L - 4}" y="${H - B}" text-anchor="end">0</text>
-<text x="${L}" y="${H - 4}">${hhmm(first)} UTC</text><text x="${W - 4}" y="${H - 4}" text-anchor="end">${hhmm(last)} UTC</text>
-<polyline fill="none" stroke="#1a7f37" stroke-width="2" points="${line((b) => b.completed)}"><title>completed</title></polyline>
-<polyline fill="none" stroke="#cf222e" stroke-width="2" points="${line((b) => b.requeued + b.failed)}"><title>requeued or failed</title></polyline>
+<div class="yaxis"><span>${max}</span><span>${max > 1 ? Math.round(max / 2) : ""}</span><span>0</span></div>
+<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" aria-hidden="true">
+<line x1="0" y1="${y(max / 2)}" x2="${W}" y2="${y(max / 2)}" stroke="#8884" vector-effect="non-scaling-stroke" stroke-dasharray="4 4"/>
+${buckets.length > 1 ? html`<polygon fill="#1a7f3722" stroke="none" points="0,${H} ${completedLine} ${x(settled - 1).toFixed(1)},${H}"/>` : ""}
+<polyline fill="none" stroke="#1a7f37" stroke-width="2" vector-effect="non-scaling-stroke" stroke-linejoin="round" points="${completedLine}"><title>completed</title></polyline>
+<polyline fill="none" stroke="#cf222e" stroke-width="2" vector-effect="non-scaling-stroke" stroke-linejoin="round" points="${points(lost, settled)}"><title>requeued or failed</title></polyline>
+${partial((b) => b.completed, "#1a7f37")}${partial(lost, "#cf222e")}
 </svg>
-<p class="muted"><span style="color:#1a7f37">■</span> completed ${completed} &nbsp; <span style="color:#cf222e">■</span> requeued / released ${requeued}, failed ${failed} — per ${bucketSeconds} s</p>`;
+<div class="xaxis">${ticks.map((t) => html`<span style="left:${left(t.i).toFixed(2)}%">${t.label}</span>`)}</div>
+</div>
+<p class="muted"><span style="color:#1a7f37">■</span> completed ${completed} &nbsp; <span style="color:#cf222e">■</span> requeued / released ${requeued}, failed attempts ${failed} — per ${bucketSeconds} s (the dashed end: so far), times in UTC</p>`;
 }
 
 /** The part of the page that refreshes itself. */
@@ -137,7 +183,7 @@ ${reaper && !reaper.running ? html`<span class="badge bad" data-testid="reaper" 
 <span class="muted">updated ${new Date(h.generated_at).toISOString().slice(11, 19)} UTC · workers count as dead after ${h.dead_after_seconds} s without a heartbeat ·
 last reap ${lastReap ? html`${ago(lastReap.finished_at as string, now)} (${String(lastReap.source)}: requeued ${String(lastReap.requeued)}, failed ${String(lastReap.failed)})` : "never"}</span>
 </header>
-${opts.flash ? html`<div class="flash ${opts.flash.kind}" role="status">${opts.flash.text}</div>` : ""}
+${accessNote(opts)}
 <div class="cards">
 ${card("active workers", w.active)}${card("dead workers", w.dead, w.dead > 0)}
 ${card("processing", w.processing)}${card("idle", w.idle)}${card("stopped", w.stopped)}
@@ -156,22 +202,39 @@ ${statsTable(s)}
 <h2>Stale runs</h2>
 ${staleRunsTable(s, opts, now)}
 <h2>Latest reaper actions</h2>
-${reaperTable(s.reaperActions, now)}
-<p class="muted">${opts.canAct ? "Actions enabled." : opts.tokenConfigured ? html`Read-only: open this page once with <code>?token=…</code> (DASHBOARD_TOKEN) to enable the drain and fail buttons.` : "Read-only: set DASHBOARD_TOKEN to enable the drain and fail buttons."}</p>`;
+${reaperTable(s.reaperActions, now)}`;
+}
+
+/** Whether the buttons are there, and why (or why not), in words. */
+function accessNote(opts: ViewOptions): Html {
+  const text = opts.canAct
+    ? "Actions enabled: this browser presented the dashboard token (DASHBOARD_TOKEN), so each live worker has a Drain button (it finishes its task and exits) and each stale run a Fail run button. Both ask for confirmation."
+    : opts.tokenConfigured
+      ? html`Read-only: open this page once with <code>?token=…</code> (the DASHBOARD_TOKEN) to enable the Drain and Fail run buttons.`
+      : "Read-only: set DASHBOARD_TOKEN to enable the Drain and Fail run buttons.";
+  return html`<p class="muted access" data-testid="access">${text}</p>`;
 }
 
 // Polls /partial and swaps the live section; a failed poll marks the page as stale instead of
-// clearing it. Forms ask for confirmation with their data-confirm text.
+// clearing it. Forms ask for confirmation with their data-confirm text. No swap while a button is
+// held down: a button replaced between press and release never gets its click. (The flash of an
+// action's result sits outside the live section, so a refresh does not wipe it.)
 const SCRIPT = `
 (() => {
   const live = document.getElementById("live");
   const conn = document.getElementById("conn");
   const every = Number(live.dataset.refreshMs);
+  let pressed = false;
+  document.addEventListener("pointerdown", () => (pressed = true), true);
+  document.addEventListener("pointerup", () => setTimeout(() => (pressed = false), 0), true);
   async function poll() {
+    if (pressed) return;
     try {
       const res = await fetch("/partial", { headers: { accept: "text/html" }, cache: "no-store" });
       if (!res.ok) throw new Error(String(res.status));
-      live.innerHTML = await res.text();
+      const text = await res.text();
+      if (pressed) return;
+      live.innerHTML = text;
       conn.textContent = "live"; conn.className = "";
     } catch (e) {
       conn.textContent = "connection lost, retrying"; conn.className = "lost";
@@ -189,6 +252,7 @@ export function renderPage(s: Snapshot, opts: ViewOptions): Html {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>taskwarden${s.health.healthy ? "" : " — unhealthy"}</title><style>${raw(STYLE)}</style></head>
 <body><div class="muted" style="float:right">refresh every ${opts.refreshMs / 1000} s · <span id="conn">live</span></div>
+${opts.flash ? html`<div class="flash ${opts.flash.kind}" role="status">${opts.flash.text}</div>` : ""}
 <main id="live" data-refresh-ms="${opts.refreshMs}">${renderLive(s, opts)}</main>
 <script>${raw(SCRIPT)}</script></body></html>`;
 }
