@@ -1,8 +1,10 @@
 // A demo worker process (started by `npm start`): claims "demo" tasks and "works" on each for
-// payload.ms milliseconds. One of these is killed with SIGKILL mid-task to show the reaper.
+// payload.ms milliseconds, failing where the payload says so. Now and then one of these is killed
+// with SIGKILL mid-task to show the reaper.
 import { loadConfig } from "../config.ts";
 import { connect } from "../rpc/index.ts";
 import { Worker } from "../worker/index.ts";
+import type { DemoPayload } from "./demo.ts";
 
 const config = loadConfig();
 const tw = await connect({ ...config, migrate: false });
@@ -24,8 +26,11 @@ const worker = new Worker({
   // Delayed retries (the reaper's backoff) are found by polling: keep it short for the demo.
   idleSleep: 500,
   handler: async (task, ctx) => {
-    const payload = (task.payload ?? {}) as { ms?: number };
+    const payload = (task.payload ?? {}) as Partial<DemoPayload>;
     await sleep(Math.min(Math.max(Number(payload.ms) || 1000, 0), 60_000), ctx.signal);
+    if (payload.fail === "always" || (payload.fail === "first" && ctx.attempt === 1)) {
+      throw new Error(`simulated failure on attempt ${ctx.attempt}`);
+    }
     return { done_by: ctx.workerId, attempt: ctx.attempt };
   },
 });
