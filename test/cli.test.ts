@@ -362,3 +362,32 @@ describe("migrate, --help, and the bin as a process", () => {
     }
   });
 });
+
+describe("prune", () => {
+  it("prune: --dry-run counts; then old finished tasks and their events go, queued and running work stays", async () => {
+    const [{ id: live }] = await sql`insert into taskwarden.tasks (task_type, status, attempts, completed_at)
+      values ('prune_cli', 'queued', 1, now() - interval '90 days') returning id`;
+    const old = await sql`insert into taskwarden.tasks (task_type, status, attempts, completed_at)
+      select 'prune_cli', 'completed', 1, now() - interval '2 days' from generate_series(1, 3) returning id`;
+    await sql`insert into taskwarden.task_events (task_id, event, created_at)
+      select id, 'completed', now() - interval '90 days' from taskwarden.tasks where task_type = 'prune_cli'`;
+
+    const dry = await json<{ dry_run: boolean; tasks: Record<string, number>; task_events: number }>("prune", "--dry-run");
+    expect(dry.dry_run).toBe(true);
+    expect(dry.tasks.completed).toBeGreaterThanOrEqual(3);
+    const [{ n: kept }] = await sql`select count(*)::int as n from taskwarden.tasks where task_type = 'prune_cli'`;
+    expect(kept).toBe(4);
+
+    const r = await cli("prune");
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^deleted: \d+ completed, \d+ cancelled, \d+ failed task\(s\), \d+ event\(s\), \d+ reaper run\(s\), \d+ worker row\(s\) in \d+ call\(s\)$/);
+    const left = await sql`select id, status from taskwarden.tasks where task_type = 'prune_cli'`;
+    expect(left.map((t) => Number(t.id))).toEqual([Number(live)]);
+    expect(old.map((t) => Number(t.id))).not.toContain(Number(live));
+    const [{ n: events }] = await sql`select count(*)::int as n from taskwarden.task_events where task_id = ${live}`;
+    expect(events).toBe(1);
+
+    const status = await cli("status");
+    expect(status.out).toMatch(/^last prune .*: deleted \d+ task\(s\), \d+ event\(s\)$/m);
+  });
+});

@@ -247,3 +247,14 @@ describe("dashboard in Chromium", () => {
 
 describe("dashboard: retention", () => {
 });
+
+describe("dashboard: retention", () => {
+  it("shows the last prune: when, and how many tasks and events it deleted", async () => {
+    await sql`insert into taskwarden.tasks (task_type, status, attempts, completed_at) values ('pruned', 'completed', 1, now() - interval '2 days')`;
+    await sql`insert into taskwarden.task_events (task_id, event) select id, 'completed' from taskwarden.tasks where task_type = 'pruned'`;
+    await sql`select taskwarden.prune()`;
+    const page = await open(server.url);
+    await expect.poll(() => page.getByTestId("last-prune").textContent()).toMatch(/^last prune .+ \(deleted 1 task\(s\), 1 event\(s\)\)$/);
+    await page.close();
+  });
+});

@@ -127,12 +127,14 @@ function statusText(h: HealthSummary): string {
   const w = h.workers;
   const t = h.tasks;
   const lastReap = h.last_reap as Record<string, unknown> | null;
+  const lastPrune = h.last_prune as { at: string; tasks: Record<string, number>; task_events: number } | null | undefined;
   const lines = [
     `taskwarden ${h.healthy ? "healthy" : "UNHEALTHY"} (a worker is dead after ${h.dead_after_seconds} s without a heartbeat)`,
     `workers    ${pairs({ active: w.active, idle: w.idle, processing: w.processing, stopping: w.stopping, dead: w.dead, stopped: w.stopped, total: w.total })}`,
     `tasks      ${pairs({ queued: t.queued, running: t.running, completed: t.completed, failed: t.failed, cancelled: t.cancelled, "stale running": t.stale_running })}`,
     `last reap  ${lastReap ? `${ago(lastReap.finished_at)} (${String(lastReap.source)}): requeued ${String(lastReap.requeued)}, failed ${String(lastReap.failed)}` : "never"}`,
     ...reaperLine(h.reaper as { running: boolean; interval_seconds: number } | undefined),
+    `last prune ${lastPrune ? `${ago(lastPrune.at)}: deleted ${Object.values(lastPrune.tasks).reduce((a, b) => a + b, 0)} task(s), ${lastPrune.task_events} event(s)` : "never"}`,
     "",
     "Dead workers",
     table(h.dead_workers, [
@@ -408,6 +410,34 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
       withClient(cmd, async (tw, g) => {
         const s = await tw.reap({ source: o.source, dry_run: o.dryRun ?? false });
         print(g, s, () => reapLine(s));
+      }),
+    );
+
+  program
+    .command("prune")
+    .description("retention: delete finished tasks (and their events), old reaper runs and stopped worker rows past their periods")
+    .option("--dry-run", "only count what one call would delete")
+    .action(async (o: { dryRun?: boolean }, cmd: Command) =>
+      withClient(cmd, async (tw, g) => {
+        // One call is one bounded transaction; a backlog is cleared by calling again until a
+        // call comes back short (`more` false), never by one long transaction.
+        const total = { calls: 0, tasks: { completed: 0, cancelled: 0, failed: 0 } as Record<string, number>, task_events: 0, reaper_runs: 0, workers: 0, more: false };
+        for (;;) {
+          const [row] = await tw.transport.call("prune", { dry_run: o.dryRun ?? false });
+          const p = row.prune as { tasks: Record<string, number>; task_events: number; reaper_runs: number; workers: number; more: boolean };
+          total.calls++;
+          for (const [k, n] of Object.entries(p.tasks)) total.tasks[k] = (total.tasks[k] ?? 0) + n;
+          total.task_events += p.task_events;
+          total.reaper_runs += p.reaper_runs;
+          total.workers += p.workers;
+          total.more = p.more;
+          if (o.dryRun || !p.more) break;
+        }
+        print(g, { dry_run: o.dryRun ?? false, ...total }, () =>
+          `${o.dryRun ? "would delete" : "deleted"}: ${total.tasks.completed} completed, ${total.tasks.cancelled} cancelled, ${total.tasks.failed} failed task(s), ` +
+          `${total.task_events} event(s), ${total.reaper_runs} reaper run(s), ${total.workers} worker row(s)` +
+          `${o.dryRun ? (total.more ? " (at least: one call's worth)" : "") : ` in ${total.calls} call(s)`}`,
+        );
       }),
     );
 

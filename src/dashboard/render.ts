@@ -168,6 +168,17 @@ ${partial((b) => b.completed, "#1a7f37")}${partial(lost, "#cf222e")}
 <p class="muted"><span style="color:#1a7f37">■</span> completed ${completed} &nbsp; <span style="color:#cf222e">■</span> requeued / released ${requeued}, failed attempts ${failed} — per ${bucketSeconds} s (the dashed end: so far), times in UTC</p>`;
 }
 
+/** The retention duty's latest pass (get_worker_health_summary().last_prune). */
+interface LastPrune {
+  at: string;
+  tasks: Record<string, number>;
+  task_events: number;
+}
+
+function prunedTasks(p: LastPrune): number {
+  return Object.values(p.tasks).reduce((a, b) => a + b, 0);
+}
+
 /** The part of the page that refreshes itself. */
 export function renderLive(s: Snapshot, opts: ViewOptions): Html {
   const now = opts.now ?? Date.now();
@@ -175,13 +186,15 @@ export function renderLive(s: Snapshot, opts: ViewOptions): Html {
   const w = h.workers;
   const t = h.tasks;
   const lastReap = h.last_reap as Record<string, unknown> | null;
+  const lastPrune = h.last_prune as LastPrune | null | undefined;
   const reaper = h.reaper as { running: boolean; interval_seconds: number } | undefined;
   return html`<header>
 <h1>taskwarden</h1>
 ${h.healthy ? html`<span class="badge ok" data-testid="health">healthy</span>` : html`<span class="badge bad" data-testid="health">unhealthy</span>`}
 ${reaper && !reaper.running ? html`<span class="badge bad" data-testid="reaper" title="no reap for three intervals of ${String(reaper.interval_seconds)} s: dead workers' tasks are not taken back">reaper not running</span>` : ""}
 <span class="muted">updated ${new Date(h.generated_at).toISOString().slice(11, 19)} UTC · workers count as dead after ${h.dead_after_seconds} s without a heartbeat ·
-last reap ${lastReap ? html`${ago(lastReap.finished_at as string, now)} (${String(lastReap.source)}: requeued ${String(lastReap.requeued)}, failed ${String(lastReap.failed)})` : "never"}</span>
+last reap ${lastReap ? html`${ago(lastReap.finished_at as string, now)} (${String(lastReap.source)}: requeued ${String(lastReap.requeued)}, failed ${String(lastReap.failed)})` : "never"} ·
+<span data-testid="last-prune">last prune ${lastPrune ? html`${ago(lastPrune.at, now)} (deleted ${prunedTasks(lastPrune)} task(s), ${lastPrune.task_events} event(s))` : "never"}</span></span>
 </header>
 ${accessNote(opts)}
 <div class="cards">

@@ -11,9 +11,11 @@ import { TaskwardenError, type Row, type RpcTransport } from "./transport.ts";
 export const SCALAR_FUNCTIONS: ReadonlySet<string> = new Set([
   "cleanup_stale_workers",
   "get_task",
+  "get_task_counts",
   "get_worker_health_summary",
   "is_run_stale",
   "mark_alerts_sent",
+  "prune",
   "reap",
   "recover_worker_tasks",
   "schedule_reaper",
