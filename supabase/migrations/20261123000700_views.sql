@@ -78,6 +78,7 @@ create function taskwarden.get_task_counts(exact_limit integer default 5000)
 returns jsonb
 language plpgsql stable
 set search_path = ''
+set jit = off
 as $$
 declare
   v_lim integer := get_task_counts.exact_limit;

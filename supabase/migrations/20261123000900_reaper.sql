@@ -42,16 +42,27 @@ end
 $$;
 comment on function taskwarden.cleanup_stale_running_tasks(numeric, integer, integer, boolean) is 'Emergency cleanup: requeues stale running tasks, or fails those past max_attempts; one row per action.';
 
+-- The lease step cannot use an index on lease_expires_at (renewals must stay HOT updates), and
+-- reading every running row each reap costs tens of ms at 10^5 of them. So each reap reads a
+-- bounded slice of the running rows (reap_lease_scan_rows, in id order, wrapping around) and
+-- remembers where it stopped (in its reaper_runs summary). While fewer rows are running than the
+-- slice, every reap sees all of them; beyond it, an expired lease is found within
+-- running / reap_lease_scan_rows reaps. A dead worker's tasks do not wait for that: the
+-- worker_dead step finds them through the worker rows.
 create function taskwarden._lease_scan(
   p_after bigint, p_rows integer, out expired bigint[], out unleased boolean, out next_after bigint, out scanned integer
 )
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
+begin
+  -- plpgsql, not sql: its plan is cached for the session (a sql function is planned every call).
+  -- Only the expired rows (few) are sorted; where to go on is the largest id of the last part read.
   select coalesce(array_agg(s.id order by s.part, s.id) filter (where s.lease_expires_at < now()), '{}'),
          coalesce(bool_or(s.lease_expires_at is null), false),
-         coalesce((array_agg(s.id order by s.part desc, s.id desc))[1], p_after),
+         coalesce(max(s.id) filter (where s.part = 2), max(s.id) filter (where s.part = 1), p_after),
          count(*)::integer
+  into expired, unleased, next_after, scanned
   from (
     select a.id, a.lease_expires_at, a.part
     from (
@@ -62,7 +73,8 @@ as $$
        where t.status = 'running' and t.id <= p_after order by t.id limit p_rows)
     ) a
     limit p_rows
-  ) s
+  ) s;
+end
 $$;
 comment on function taskwarden._lease_scan(bigint, integer) is 'Reaper: reads up to p_rows running rows after id p_after (wrapping around); returns the expired ones, whether any has no lease, and where to go on.';
 
@@ -95,6 +107,8 @@ create function taskwarden._reap_timed_out(p_batch integer, p_dry_run boolean)
 returns table (task_id bigint, task_type text, run_id uuid, owner_id text, attempts integer, action text, reason text)
 language plpgsql
 set search_path = ''
+-- The recursive walk's estimate crosses jit_above_cost; compiling it would cost 30 ms for nothing.
+set jit = off
 as $$
 declare
   v_timeouts integer[];
@@ -134,6 +148,8 @@ create function taskwarden.reap(source text default 'manual', dry_run boolean de
 returns jsonb
 language plpgsql
 set search_path = ''
+-- Every statement here reads a few rows through an index: JIT compilation would only add time.
+set jit = off
 as $$
 declare
   v_source text := reap.source;
@@ -181,7 +197,7 @@ begin
   order by r.id desc
   limit 1;
   v_scan := taskwarden._lease_scan(coalesce(v_after, 0),
-                                   taskwarden._setting_num('reap_lease_scan_rows', 5000)::integer);
+                                   taskwarden._setting_num('reap_lease_scan_rows', 2000)::integer);
 
   -- Rounds of reap_batch rows per step, while a step still fills its batch: a mass death of
   -- workers drains in one call instead of one batch a minute. A dry run sees one round.

@@ -18,7 +18,9 @@ as $$
          w.status <> 'stopped' and w.last_heartbeat_at < now() - taskwarden._dead_after(),
          w.current_task, w.current_run_id, w.run_filter_id, w.host, w.pid, w.started_at, w.last_heartbeat_at,
          round(extract(epoch from now() - w.last_heartbeat_at)::numeric, 1)::double precision,
-         coalesce(cardinality(h.ids), 0),
+         -- Counted through the owner index (an index-only scan); the list below is bounded: a
+         -- worker holding 1,000 tasks must not make every dashboard refresh read them all.
+         (select count(*)::integer from taskwarden.tasks t where t.status = 'running' and t.owner_id = w.worker_id),
          w.stop_requested_at,
          coalesce(h.ids, '{}'), h.label,
          -- another live boot of the same configured id (see recover_worker_tasks)
@@ -29,10 +31,11 @@ as $$
                          and o.status <> 'stopped' and o.last_heartbeat_at >= now() - taskwarden._dead_after())
   from taskwarden.worker_heartbeats w
   left join lateral (
-    select array_agg(t.id order by t.id) as ids,
-           string_agg(format('#%s %s', t.id, t.task_type), ', ' order by t.id) as label
-    from taskwarden.tasks t
-    where t.status = 'running' and t.owner_id = w.worker_id
+    select array_agg(f.id order by f.id) as ids,
+           string_agg(format('#%s %s', f.id, f.task_type), ', ' order by f.id) as label
+    from (select t.id, t.task_type from taskwarden.tasks t
+          where t.status = 'running' and t.owner_id = w.worker_id
+          order by t.id limit 10) f
   ) h on true
   -- Stopped workers stay listed (last) until cleanup_stale_workers deletes their rows.
   order by 4 desc, w.status = 'stopped', w.worker_type, w.worker_id

@@ -24,7 +24,7 @@ insert into taskwarden.settings (key, value, value_type, min_value, max_value, d
    'Batches per kind in one prune() call; a larger backlog drains over the next calls.'),
   -- Not retention, but the same concern (cost flat with age): how much of the running set one
   -- reap reads for expired leases (see _lease_scan in the reaper migration).
-  ('reap_lease_scan_rows', '5000', 'integer', 100, 10000000,
+  ('reap_lease_scan_rows', '2000', 'integer', 100, 10000000,
    'Running rows one reap() reads for expired leases (a slice, wrapping around); at least the running count makes every reap see all of them.')
 on conflict (key) do nothing;
 
@@ -32,6 +32,9 @@ create function taskwarden._prune(p_dry_run boolean)
 returns jsonb
 language plpgsql
 set search_path = ''
+-- The status is a variable: a generic plan could not prove it matches tasks_finished_idx's
+-- predicate and would read the whole table. Planned with the value, every call.
+set plan_cache_mode = 'force_custom_plan'
 as $$
 declare
   v_started timestamptz := clock_timestamp();
