@@ -437,3 +437,23 @@ describe("runToCompletion: work done inline, and work fanned out as tasks", () =
     expect(await runRow(run.id)).toEqual({ status: "cancelled", error: "operator", done: true });
   });
 });
+
+describe("recover_worker_tasks with one configured id given to two live processes", () => {
+  it("leaves the live boot's task alone and warns, naming the other boot", async () => {
+    const notices: string[] = [];
+    const db = new PostgresTransport({ url: await freshDatabase(), onNotice: (m) => notices.push(m) });
+    closers.push(() => db.close());
+    const tw = new Taskwarden(db);
+    await tw.upsertWorkerHeartbeat({ worker_id: "pm2-app#one", worker_type: "pm2" });
+    await tw.enqueueTask({ task_type: "pm2" });
+    const [held] = await tw.claimTasks({ worker_id: "pm2-app#one", task_types: ["pm2"] });
+    await tw.upsertWorkerHeartbeat({ worker_id: "pm2-app#two", worker_type: "pm2" });
+    expect(await tw.recoverWorkerTasks({ worker_id: "pm2-app#two" })).toBe(0);
+    expect((await tw.getTask({ task_id: held.id })).task).toMatchObject({ status: "running", owner_id: "pm2-app#one" });
+    expect(notices).toEqual([
+      "worker id base pm2-app is also used by live boot(s) pm2-app#one: their tasks were left alone",
+    ]);
+    const health = await tw.getWorkerHealthSummary();
+    expect(health.duplicate_worker_bases).toEqual([{ base: "pm2-app", worker_ids: ["pm2-app#one", "pm2-app#two"] }]);
+  });
+});
