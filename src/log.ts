@@ -1,5 +1,7 @@
-// Structured JSON logs (pino) to stdout. LOG_LEVEL picks the level; under vitest the default is
-// silent so test output stays readable. Secret fields are redacted wherever they appear.
+// Structured JSON logs (pino) to stdout, one line each, for log collectors; on a terminal (stdout
+// a TTY) the same records as short readable lines instead. LOG_LEVEL picks the level; under vitest
+// the default is silent so test output stays readable. Secret fields are redacted wherever they
+// appear (before either format sees them).
 
 import { pino, type Logger } from "pino";
 import { LOG_LEVELS, SECRET_VARIABLES } from "./config.ts";
@@ -34,6 +36,49 @@ export interface LoggerOptions {
   destination?: pino.DestinationStream;
 }
 
+const LEVEL_COLOURS: Record<string, string> = { fatal: "35", error: "31", warn: "33", info: "32", debug: "36", trace: "90" };
+/** Fields every line carries that a person at a terminal does not need repeated. */
+const QUIET_KEYS = new Set(["level", "time", "msg", "pid", "hostname", "worker_id", "worker_type"]);
+
+function plain(value: unknown): string {
+  if (typeof value === "string") return /[\s="]/.test(value) || value === "" ? JSON.stringify(value) : value;
+  if (value !== null && typeof value === "object" && "message" in value && typeof value.message === "string") {
+    // A serialised error: its type and message (the stack only matters in the JSON logs).
+    const type = "type" in value && typeof value.type === "string" ? value.type : "Error";
+    return JSON.stringify(`${type}: ${value.message}`);
+  }
+  return JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * One pino JSON record as a terminal line: `12:04:05 WARN  [greet-1#a1b2] task failed attempt=1 err="Error: …"`.
+ * A line that is not JSON passes through unchanged.
+ */
+export function prettyLine(json: string, colour = false): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json.endsWith("\n") ? json : `${json}\n`;
+  }
+  const level = String(rec.level ?? "info");
+  const time = typeof rec.time === "string" ? rec.time.slice(11, 19) : new Date().toISOString().slice(11, 19);
+  const label = level.toUpperCase().padEnd(5);
+  const who = rec.worker_id ? `[${String(rec.worker_id)}] ` : "";
+  const fields = Object.entries(rec)
+    .filter(([k]) => !QUIET_KEYS.has(k))
+    .map(([k, v]) => `${k}=${plain(v)}`)
+    .join(" ");
+  const head = colour ? `\x1b[${LEVEL_COLOURS[level] ?? "0"}m${label}\x1b[0m` : label;
+  return `${time} ${head} ${who}${String(rec.msg ?? "")}${fields ? `  ${colour ? `\x1b[2m${fields}\x1b[0m` : fields}` : ""}\n`;
+}
+
+/** A pino destination that writes readable lines (see prettyLine) to a stream. */
+export function prettyDestination(out: { write(s: string): unknown; isTTY?: boolean } = process.stdout): pino.DestinationStream {
+  const colour = out.isTTY === true && !process.env.NO_COLOR;
+  return { write: (line: string) => void out.write(prettyLine(line, colour)) };
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const logger = pino(
     {
@@ -43,7 +88,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination,
+    options.destination ?? (process.stdout.isTTY ? prettyDestination(process.stdout) : undefined),
   );
   return options.bindings ? logger.child(options.bindings) : logger;
 }
