@@ -3,8 +3,9 @@
 
 -- Claims: the queue in claim order.
 create index tasks_queued_claim_idx on taskwarden.tasks (priority desc, run_at, id) where status = 'queued';
--- The reaper and heartbeat recovery: the few running rows, by owner.
-create index tasks_running_owner_idx on taskwarden.tasks (owner_id) where status = 'running';
+-- The reaper and heartbeat recovery: the few running rows, by owner (and, per owner, in id
+-- order: list_workers shows a worker's first few held tasks without reading all of them).
+create index tasks_running_owner_idx on taskwarden.tasks (owner_id, id) where status = 'running';
 -- The reaper's lease scan walks the running rows in id order, a bounded slice per reap.
 create index tasks_running_id_idx on taskwarden.tasks (id) where status = 'running';
 -- Timeouts: per distinct timeout_seconds, the running rows started before now() - timeout.

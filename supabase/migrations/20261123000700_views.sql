@@ -74,7 +74,7 @@ comment on view taskwarden.v_run_progress is 'Per run: task counts by status, pe
 -- the partial indexes and, past that, takes the planner's estimate (reltuples times the status's
 -- frequency in pg_stats), naming the statuses it estimated. Each status has its own statement
 -- with the literal status, so its partial index is always provably usable.
-create function taskwarden.get_task_counts(exact_limit integer default 5000)
+create function taskwarden.get_task_counts(exact_limit integer default 1000)
 returns jsonb
 language plpgsql stable
 set search_path = ''
