@@ -4,7 +4,7 @@
 // shares the database with other processes (./embedded.ts decides who owns and who connects).
 
 import { PGlite } from "@electric-sql/pglite";
-import type { Row } from "./transport.ts";
+import { withTimeout, type CallOptions, type Row } from "./transport.ts";
 import { DataDirLock, isDirectoryDataDir } from "./embedded-lock.ts";
 import { servePGlite, type PGliteServer, type PGliteServerOptions } from "./pglite-server.ts";
 import { SqlRpc, toTaskwardenError, type SqlExecutor, type SqlTransaction, type SqlTransport } from "./sql.ts";
@@ -56,8 +56,9 @@ export class PGliteTransport implements SqlTransport {
     return this.#server;
   }
 
-  call(fn: string, args?: Record<string, unknown>): Promise<Row[]> {
-    return this.#rpc.call(fn, args);
+  call(fn: string, args?: Record<string, unknown>, options: CallOptions = {}): Promise<Row[]> {
+    // In-process: nothing to cut, but a call queued behind a long transaction still answers in time.
+    return withTimeout(this.#rpc.call(fn, args), fn, options.timeoutMs);
   }
 
   query<T extends Row = Row>(text: string, params: unknown[] = []): Promise<T[]> {

@@ -9,7 +9,7 @@
 
 import { createHash, randomUUID } from "node:crypto";
 import pg from "pg";
-import { TaskwardenError, type Row } from "./transport.ts";
+import { TaskwardenError, withTimeout, type CallOptions, type Row } from "./transport.ts";
 import { SqlRpc, toTaskwardenError, type SqlExecutor, type SqlTransaction, type SqlTransport } from "./sql.ts";
 
 export interface PostgresTransportOptions {
@@ -27,6 +27,11 @@ export interface PostgresTransportOptions {
   pooled?: boolean;
   /** Server NOTICEs (e.g. from migrations); dropped by default. */
   onNotice?: (message: string) => void;
+  /**
+   * Milliseconds a new connection may take to open (and a call may wait for a free one) before
+   * it fails (default 10 s): through a link that drops bytes a connect would hang for minutes.
+   */
+  connectTimeoutMs?: number;
 }
 
 /** Seconds between attempts to re-open a LISTEN connection the server dropped. */
@@ -52,7 +57,7 @@ export class PostgresTransport implements SqlTransport {
       this.pool = opts.pool;
       this.#owned = false;
     } else if (opts.url) {
-      this.pool = new pg.Pool({ ...this.#connection, max: opts.max ?? 4 });
+      this.pool = new pg.Pool({ ...this.#connection, max: opts.max ?? 4, connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000 });
       this.#owned = true;
       // A restart kills idle clients too: the pool drops them, and the next query opens another.
       this.pool.on("error", () => {});
@@ -66,13 +71,15 @@ export class PostgresTransport implements SqlTransport {
     this.#rpc = new SqlRpc(this.#executor(this.pool));
   }
 
-  #executor(on: pg.Pool | pg.PoolClient): SqlExecutor {
+  #executor(on: pg.Pool | pg.PoolClient, timeoutMs?: number): SqlExecutor {
     const run = async (client: pg.PoolClient, text: string, params: unknown[]) => {
       // Named statements are prepared once per connection; a transaction pooler cannot keep
       // them. The name is unique per connection too: behind `npm start`'s embedded server many
       // connections share one session.
       const name = this.pooled || params.length === 0 ? undefined : `${connectionTag(client)}_${statementHash(text)}`;
-      return (await client.query({ name, text, values: params })).rows as Row[];
+      // query_timeout fails the query with a plain Error, so the pool destroys the connection
+      // below: after a read timeout the connection's state is unknown.
+      return (await client.query({ name, text, values: params, query_timeout: timeoutMs } as pg.QueryConfig)).rows as Row[];
     };
     if (!(on instanceof pg.Pool)) return (text, params) => run(on, text, params);
     return async (text, params) => {
@@ -90,23 +97,29 @@ export class PostgresTransport implements SqlTransport {
     };
   }
 
-  call(fn: string, args?: Record<string, unknown>): Promise<Row[]> {
-    return this.#rpc.call(fn, args);
+  call(fn: string, args?: Record<string, unknown>, options: CallOptions = {}): Promise<Row[]> {
+    const { timeoutMs } = options;
+    if (timeoutMs === undefined) return this.#rpc.call(fn, args);
+    // The query's own read timeout frees its connection; the race also bounds the wait for a
+    // connection from the pool, which a link dropping bytes can hold for connectTimeoutMs.
+    return withTimeout(this.#rpc.call(fn, args, this.#executor(this.pool, timeoutMs)), fn, timeoutMs);
   }
 
   query<T extends Row = Row>(text: string, params: unknown[] = []): Promise<T[]> {
     return this.#rpc.query<T>(text, params);
   }
 
-  async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>, options: { statementTimeoutMs?: number } = {}): Promise<T> {
     // The driver's own statements (connect, BEGIN, COMMIT) map their errors; the caller's errors
     // pass through untouched (its RPCs and queries inside map theirs already).
     const driver = <R>(p: Promise<R>) => p.catch((err: unknown) => Promise.reject(toTaskwardenError(err)));
+    const timeout = options.statementTimeoutMs;
+    const own = (text: string) => client.query({ text, query_timeout: timeout } as pg.QueryConfig);
     const client = await driver(this.pool.connect());
     let broken: Error | undefined;
     try {
-      await driver(client.query("begin"));
-      const exec = this.#executor(client);
+      await driver(own("begin"));
+      const exec = this.#executor(client, timeout);
       const rpc = this.#rpc;
       const tx: SqlTransaction = {
         call: (name, args) => rpc.call(name, args, exec),
@@ -114,10 +127,12 @@ export class PostgresTransport implements SqlTransport {
         close: async () => {},
       };
       const value = await fn(tx);
-      await driver(client.query("commit"));
+      await driver(own("commit"));
       return value;
     } catch (err) {
-      await client.query("rollback").catch((e: Error) => (broken = e));
+      // A statement that timed out left the connection in an unknown state: never reuse it.
+      if (err instanceof TaskwardenError && err.transient) broken ??= err;
+      await own("rollback").catch((e: Error) => (broken = e));
       throw err;
     } finally {
       // A client whose rollback failed is in an unknown state: destroy it, never reuse it.

@@ -20,8 +20,12 @@ export interface SqlTransaction extends RpcTransport {
 
 /** A transport over a direct database connection (node-postgres, PGlite). */
 export interface SqlTransport extends RpcTransport {
-  /** Commits `fn`'s SQL and RPCs together, or rolls all of them back when it throws. */
-  transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Commits `fn`'s SQL and RPCs together, or rolls all of them back when it throws. With
+   * `statementTimeoutMs` each statement that gets no answer in time fails (transient), so a
+   * transaction over a cut link ends instead of hanging.
+   */
+  transaction<T>(fn: (tx: SqlTransaction) => Promise<T>, options?: { statementTimeoutMs?: number }): Promise<T>;
   /** Runs the caller's own parameterised SQL outside any RPC. */
   query<T extends Row = Row>(text: string, params?: unknown[]): Promise<T[]>;
   /** Subscribes to NOTIFY on `channel`; resolves with the unsubscribe function. */

@@ -1,7 +1,7 @@
 // RpcTransport over supabase-js (PostgREST): `rpc(fn, namedArgs)` against the `taskwarden`
 // schema with the service-role key. Web-standard: the Deno edge function uses it too.
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
-import { TaskwardenError, type Row, type RpcTransport } from "./transport.ts";
+import { callTimedOut, TaskwardenError, type CallOptions, type Row, type RpcTransport } from "./transport.ts";
 
 /**
  * Functions that return one value rather than rows. PostgREST answers a bare value for these and
@@ -46,10 +46,13 @@ export class SupabaseTransport implements RpcTransport {
     }) as unknown as SupabaseClient;
   }
 
-  async call(fn: string, args: Record<string, unknown> = {}): Promise<Row[]> {
+  async call(fn: string, args: Record<string, unknown> = {}, options: CallOptions = {}): Promise<Row[]> {
     // PostgREST fills defaults for omitted arguments; undefined must not be sent as null.
     const named = Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined));
-    const { data, error } = await this.client.rpc(fn, named);
+    const request = this.client.rpc(fn, named);
+    const timeout = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
+    const { data, error } = await (timeout ? request.abortSignal(timeout) : request);
+    if (timeout?.aborted) throw callTimedOut(fn, options.timeoutMs!);
     if (error) {
       throw new TaskwardenError(error.message || `taskwarden.${fn} failed`, {
         sqlstate: typeof error.code === "string" && /^[0-9A-Z]{5}$/.test(error.code) ? error.code : undefined,

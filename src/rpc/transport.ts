@@ -12,9 +12,40 @@ export interface RpcTransport {
    * returns one row resolves with one row; a scalar-returning function resolves with
    * `[{ [fn]: value }]`. Failures reject with a TaskwardenError.
    */
-  call(fn: string, args?: Record<string, unknown>): Promise<Row[]>;
+  call(fn: string, args?: Record<string, unknown>, options?: CallOptions): Promise<Row[]>;
   /** Releases connections. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface CallOptions {
+  /**
+   * Give up after this many milliseconds with a transient TaskwardenError (no SQLSTATE): a call
+   * over a link that silently drops bytes would otherwise wait forever.
+   */
+  timeoutMs?: number;
+}
+
+/** The error of a call that got no answer within its timeout: transient (no SQLSTATE). */
+export function callTimedOut(fn: string, ms: number): TaskwardenError {
+  return new TaskwardenError(`taskwarden.${fn} got no answer within ${ms} ms`, {
+    fn,
+    hint: "The database or the network to it is unreachable or slow; the call is retried.",
+  });
+}
+
+/**
+ * Races `promise` against `ms`; past it rejects with callTimedOut. The call itself goes on (its
+ * transport cleans up after itself); a fenced write that lands late is idempotent.
+ */
+export function withTimeout<T>(promise: Promise<T>, fn: string, ms: number | undefined): Promise<T> {
+  if (ms === undefined || !Number.isFinite(ms)) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(callTimedOut(fn, ms)), ms);
+    promise.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e) => (clearTimeout(timer), reject(e)),
+    );
+  });
 }
 
 /** SQLSTATEs raised by the engine (see docs/sql-api.md). */
