@@ -1,22 +1,26 @@
 -- taskwarden: views for the SQL editor, the dashboard and alerts. All security_invoker, so they
 -- never widen what the caller may read.
 
+-- The dead-worker threshold is read once per query (a materialized CTE): a stable function in a
+-- WHERE clause is called once per row.
 create view taskwarden.v_active_workers with (security_invoker = true) as
+with cfg as materialized (select now() - taskwarden._dead_after() as dead_before)
 select w.worker_id, w.worker_type, w.status, w.current_run_id, w.current_task, w.run_filter_id,
        w.host, w.pid, w.started_at, w.last_heartbeat_at, w.stop_requested_at,
        round(extract(epoch from now() - w.last_heartbeat_at)::numeric, 1) as seconds_since_heartbeat,
        (select count(*) from taskwarden.tasks t where t.status = 'running' and t.owner_id = w.worker_id) as held_tasks
-from taskwarden.worker_heartbeats w
-where w.status <> 'stopped' and w.last_heartbeat_at >= now() - taskwarden._dead_after();
+from taskwarden.worker_heartbeats w, cfg
+where w.status <> 'stopped' and w.last_heartbeat_at >= cfg.dead_before;
 comment on view taskwarden.v_active_workers is 'Workers that are not stopped and beat within dead_worker_seconds.';
 
 create view taskwarden.v_dead_workers with (security_invoker = true) as
+with cfg as materialized (select now() - taskwarden._dead_after() as dead_before)
 select w.worker_id, w.worker_type, w.status, w.current_run_id, w.current_task, w.run_filter_id,
        w.host, w.pid, w.started_at, w.last_heartbeat_at,
        round(extract(epoch from now() - w.last_heartbeat_at)::numeric, 1) as seconds_since_heartbeat,
        (select count(*) from taskwarden.tasks t where t.status = 'running' and t.owner_id = w.worker_id) as held_tasks
-from taskwarden.worker_heartbeats w
-where w.status <> 'stopped' and w.last_heartbeat_at < now() - taskwarden._dead_after();
+from taskwarden.worker_heartbeats w, cfg
+where w.status <> 'stopped' and w.last_heartbeat_at < cfg.dead_before;
 comment on view taskwarden.v_dead_workers is 'Workers that did not stop cleanly and have not beaten within dead_worker_seconds.';
 
 -- The settings are read once per query (a materialized CTE), not once per row: per-row lookups

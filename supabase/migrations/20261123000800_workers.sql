@@ -293,10 +293,11 @@ returns table (worker_type text, active bigint, idle bigint, processing bigint, 
 language sql stable
 set search_path = ''
 as $$
-  with w as (
+  with cfg as materialized (select now() - taskwarden._dead_after() as dead_before),
+  w as (
     select h.worker_type, h.status,
-           h.status <> 'stopped' and h.last_heartbeat_at < now() - taskwarden._dead_after() as dead
-    from taskwarden.worker_heartbeats h
+           h.status <> 'stopped' and h.last_heartbeat_at < cfg.dead_before as dead
+    from taskwarden.worker_heartbeats h, cfg
   )
   select w.worker_type,
          count(*) filter (where not w.dead and w.status in ('active', 'idle', 'processing', 'stopping')),
@@ -343,7 +344,8 @@ as $$
     from (
       select taskwarden._worker_base(h.worker_id) as base, jsonb_agg(h.worker_id order by h.worker_id) as ids
       from taskwarden.worker_heartbeats h
-      where h.worker_id like '%#%' and h.status <> 'stopped' and h.last_heartbeat_at >= now() - taskwarden._dead_after()
+      cross join (select now() - taskwarden._dead_after() as dead_before offset 0) cfg -- read once, not per row
+      where h.worker_id like '%#%' and h.status <> 'stopped' and h.last_heartbeat_at >= cfg.dead_before
       group by 1
       having count(*) > 1
     ) d
