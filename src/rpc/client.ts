@@ -33,6 +33,10 @@ export const taskSchema = z.looseObject({
   started_at: timestamp.nullable(),
   completed_at: timestamp.nullable(),
   updated_at: timestamp,
+  // Set while an operator's requeue / cancel of a running task waits for that claim to settle.
+  revoked_owner_id: z.string().nullable().optional(),
+  revoked_lease_token: uuid.nullable().optional(),
+  revoked_until: timestamp.nullable().optional(),
 });
 export type Task = z.infer<typeof taskSchema>;
 /** A task as claim_tasks returns it: running, with its lease. */
@@ -54,10 +58,21 @@ export type Run = z.infer<typeof runSchema>;
 export const heartbeatResultSchema = z.looseObject({
   stop_requested: z.boolean(),
   stop_reason: z.string().nullable(),
+  /** Held claims that are no longer this worker's, in id order. */
   lost_task_ids: z.array(id),
+  // The last four are always answered by this schema's migrations; optional so that a worker can
+  // still read a database migrated before them (it then counts the lease alone).
+  /** Parallel to lost_task_ids: the token of the lost claim (null when the beat sent no tokens). */
+  lost_lease_tokens: z.array(uuid.nullable()).nullable().optional(),
   renewed_task_ids: z.array(id),
+  /** The earliest lease expiry among the renewed claims (database clock). */
   lease_expires_at: timestamp.nullable(),
   server_time: timestamp,
+  /** now() + dead_worker_seconds: when the reaper would count this worker dead if it does not beat again. */
+  worker_expires_at: timestamp.nullable().optional(),
+  dead_after_seconds: z.number().int().nullable().optional(),
+  /** Claims this worker owned but did not list (their answer never reached it), given back without spending an attempt. */
+  handed_back_task_ids: z.array(id).nullable().optional(),
 });
 export type HeartbeatResult = z.infer<typeof heartbeatResultSchema>;
 
@@ -342,17 +357,21 @@ export class Taskwarden {
   renewTaskLease(args: { task_id: number; lease_token: string; lease_seconds?: number }): Promise<Task> {
     return this.#one("renew_task_lease", taskSchema, args);
   }
+  /** Fenced; a retry with the same token (its first answer lost) gets the completed task again. */
   completeTask(args: { task_id: number; lease_token: string; result?: Json }): Promise<Task> {
     return this.#one("complete_task", taskSchema, args);
   }
+  /** One answer per (task_id, lease_token) pair, in the order given; true for a retry of a completion. */
   completeTasks(
     args: { task_ids: number[]; lease_tokens: string[]; results?: Json[] | null },
   ): Promise<{ task_id: number; completed: boolean }[]> {
     return this.#rows("complete_tasks", completionSchema, args);
   }
+  /** Fenced; a retry with the same token gets the first answer (queued or failed), never a newer holder's token. */
   failTask(args: { task_id: number; lease_token: string; error: string; retryable?: boolean }): Promise<Task> {
     return this.#one("fail_task", taskSchema, args);
   }
+  /** Fenced; a retry with the same token (or after stop_worker / a heartbeat gave the claim back) gets the release answer. */
   releaseTask(args: { task_id: number; lease_token: string }): Promise<Task> {
     return this.#one("release_task", taskSchema, args);
   }
@@ -382,6 +401,8 @@ export class Taskwarden {
       lease_seconds?: number | null;
       metadata?: Record<string, Json>;
       run_filter_id?: string | null;
+      /** One lease_token per held_task_ids entry: renewals and lost answers then match (id, token). */
+      held_lease_tokens?: string[] | null;
     },
   ): Promise<HeartbeatResult> {
     return this.#one("upsert_worker_heartbeat", heartbeatResultSchema, args);

@@ -42,10 +42,24 @@ create table taskwarden.tasks (
   started_at        timestamptz,
   completed_at      timestamptz,
   updated_at        timestamptz not null default now(),
+  -- An operator's requeue or cancel of a running task revokes its claim at once (lease_token is
+  -- cleared, so the holder's renewals and writes are refused), but the holder may still be
+  -- running its handler: the task is not handed out again before that holder handed it back
+  -- (a heartbeat that no longer lists the claim), died, or its old lease ran out.
+  revoked_owner_id     text,
+  revoked_lease_token  uuid,
+  revoked_until        timestamptz,
   constraint tasks_terminal_has_completed_at
-    check (status in ('queued', 'running') or completed_at is not null)
+    check (status in ('queued', 'running') or completed_at is not null),
+  -- The retry budget is a bound, never a suggestion: nothing may claim past it, and a queued
+  -- task always has an attempt left, so a claim can never be the one that breaks it.
+  constraint tasks_attempts_within_max check (attempts <= max_attempts),
+  constraint tasks_queued_has_attempt_left check (status <> 'queued' or attempts < max_attempts),
+  constraint tasks_revocation_complete
+    check ((revoked_owner_id is null) = (revoked_lease_token is null) and (revoked_owner_id is null) = (revoked_until is null))
 ) with (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05);
 comment on table taskwarden.tasks is 'Units of work. A running task is held under a lease (owner_id, lease_token, lease_expires_at); attempts counts claims, crash_count counts times the reaper took it back.';
+comment on column taskwarden.tasks.revoked_until is 'Set with revoked_owner_id / revoked_lease_token when an operator requeued or cancelled a running task: until then (or until that owner hands the claim back or dies) the task is not claimed again.';
 comment on column taskwarden.tasks.errors is 'Error history: one object per failed or reaped attempt {attempt, at, reason, error, worker_id}.';
 
 create table taskwarden.worker_heartbeats (

@@ -15,6 +15,8 @@ create index tasks_running_timeout_idx on taskwarden.tasks (timeout_seconds, sta
 -- Retention (prune) and the status counts: finished rows by status and age.
 create index tasks_finished_idx on taskwarden.tasks (status, completed_at)
   where status in ('completed', 'failed', 'cancelled');
+-- Heartbeats find the revoked claims of their own worker (few, usually none) to clear them.
+create index tasks_revoked_owner_idx on taskwarden.tasks (revoked_owner_id) where revoked_owner_id is not null;
 -- Run progress, run cancellation.
 create index tasks_run_id_idx on taskwarden.tasks (run_id);
 -- Stale-run detection looks only at live runs.

@@ -9,10 +9,17 @@ as $$
 declare
   v_task taskwarden.tasks;
 begin
+  perform taskwarden._check_fence_args(p_task_id, p_lease_token);
   select * into v_task from taskwarden.tasks where id = p_task_id;
   if not found then
     raise exception 'task % not found', p_task_id
       using errcode = 'TW003', hint = 'Check task_id.';
+  end if;
+  if v_task.revoked_lease_token = p_lease_token then
+    raise exception 'lease lost on task %: an operator took it back (it is now %)', p_task_id, v_task.status
+      using errcode = 'TW001',
+            detail = format('lease_token %s was revoked by requeue_task, cancel_task or cancel_run', p_lease_token),
+            hint = 'Stop the handler and discard this result; the task runs again only after this claim is handed back.';
   end if;
   raise exception 'lease lost on task %: it is now % (owner %, attempt %)',
       p_task_id, v_task.status, coalesce(v_task.owner_id, 'none'), v_task.attempts
@@ -21,7 +28,52 @@ begin
           hint = 'The task was reaped, released, cancelled or claimed again; discard this result.';
 end
 $$;
-comment on function taskwarden._raise_lease_lost(bigint, uuid) is 'Raises TW001 lease_lost for a fenced write whose token is not current (TW003 when the task does not exist).';
+comment on function taskwarden._raise_lease_lost(bigint, uuid) is 'Raises TW001 lease_lost for a fenced write whose token is not current (TW003 when the task does not exist, TW002 for a null id or token).';
+
+create function taskwarden._check_fence_args(p_task_id bigint, p_lease_token uuid)
+returns void
+language plpgsql immutable
+set search_path = ''
+as $$
+begin
+  if p_task_id is null then
+    raise exception 'task_id must not be null' using errcode = 'TW002', hint = 'Pass the id of the claimed task.';
+  end if;
+  if p_lease_token is null then
+    raise exception 'lease_token must not be null'
+      using errcode = 'TW002', hint = 'Pass the lease_token claim_tasks returned with the task.';
+  end if;
+end
+$$;
+comment on function taskwarden._check_fence_args(bigint, uuid) is 'Raises TW002 naming task_id or lease_token when one is null (a null token is a bug, not a lost lease).';
+
+create function taskwarden._fence_answer(p_task_id bigint, p_lease_token uuid, p_event text)
+returns taskwarden.tasks
+language sql stable
+set search_path = ''
+as $$
+  -- The claim (task, token) was already ended by this kind of write (a retry whose first
+  -- answer was lost): its first answer again, laid over the current row for the columns it
+  -- did not record (payload, result, errors), so a newer holder's token never leaks out.
+  select jsonb_populate_record(t, e.details -> 'answer')
+  from taskwarden.task_events e
+  join taskwarden.tasks t on t.id = e.task_id
+  where e.task_id = p_task_id and e.event = p_event
+    and e.details ->> 'lease_token' = p_lease_token::text
+  order by e.id desc
+  limit 1
+$$;
+comment on function taskwarden._fence_answer(bigint, uuid, text) is 'The recorded answer of the fenced write (failed / released event) that ended the claim (task_id, lease_token), or null.';
+
+create function taskwarden._fence_record(p_task taskwarden.tasks, p_lease_token uuid)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select jsonb_build_object('lease_token', p_lease_token,
+                            'answer', to_jsonb(p_task) - 'payload' - 'result' - 'errors')
+$$;
+comment on function taskwarden._fence_record(taskwarden.tasks, uuid) is 'Event details that remember which claim a write ended and what it answered, so a retry gets the same answer.';
 
 create function taskwarden._check_run_accepts_tasks(p_run_id uuid)
 returns void
@@ -159,6 +211,10 @@ begin
     raise exception 'task_types must be null (any type) or a non-empty array'
       using errcode = 'TW002', hint = 'Pass null to claim any task type.';
   end if;
+  if array_position(v_types, null) is not null then
+    raise exception 'task_types must not contain null'
+      using errcode = 'TW002', hint = 'List task type names, or pass task_types => null to claim any type.';
+  end if;
   if v_run is not null and not exists (select from taskwarden.runs r where r.id = v_run) then
     raise exception 'run % not found', v_run using errcode = 'TW003', hint = 'Check run_id.';
   end if;
@@ -175,6 +231,12 @@ begin
       and t.run_at <= now()
       and (v_types is null or t.task_type = any (v_types))
       and (v_run is null or t.run_id = v_run)
+      -- A claim an operator revoked may still be running: wait until its holder hands it back
+      -- (which clears revoked_until), dies, or its old lease runs out.
+      and (t.revoked_until is null or t.revoked_until <= now()
+           or exists (select from taskwarden.worker_heartbeats w
+                      where w.worker_id = t.revoked_owner_id
+                        and w.last_heartbeat_at < now() - taskwarden._dead_after()))
     order by t.priority desc, t.run_at, t.id
     limit claim_tasks.batch_size
     for update skip locked
@@ -188,6 +250,9 @@ begin
         last_heartbeat = now(),
         attempts = t.attempts + 1,
         started_at = now(),
+        revoked_owner_id = null,
+        revoked_lease_token = null,
+        revoked_until = null,
         updated_at = now()
     from candidates c
     where t.id = c.id
@@ -200,9 +265,15 @@ begin
     return;
   end if;
 
+  -- SKIP LOCKED: this claim already holds task rows, and cancel_run / finish_run hold the run row
+  -- while they lock its tasks; waiting here would deadlock. Whoever holds a run row moves it
+  -- out of pending anyway.
   update taskwarden.runs r
   set status = 'running', started_at = coalesce(r.started_at, now()), updated_at = now()
-  where r.status = 'pending' and r.id in (select c.run_id from unnest(v_claimed) c where c.run_id is not null);
+  where r.id in (select p.id from taskwarden.runs p
+                 where p.status = 'pending' and p.id in (select c.run_id from unnest(v_claimed) c where c.run_id is not null)
+                 order by p.id
+                 for update skip locked);
 
   if taskwarden._setting_bool('log_success_events', true) then
     insert into taskwarden.task_events (task_id, run_id, event, worker_id, attempt)
@@ -212,7 +283,7 @@ begin
   return query select * from unnest(v_claimed);
 end
 $$;
-comment on function taskwarden.claim_tasks(text, text[], integer, integer, uuid) is 'Claims up to batch_size due tasks (FOR UPDATE SKIP LOCKED) under a fresh lease_token each; spends one attempt.';
+comment on function taskwarden.claim_tasks(text, text[], integer, integer, uuid) is 'Claims up to batch_size due tasks (FOR UPDATE SKIP LOCKED) under a fresh lease_token each; spends one attempt; skips tasks whose revoked claim may still run.';
 
 create function taskwarden.renew_task_lease(task_id bigint, lease_token uuid, lease_seconds integer default 600)
 returns taskwarden.tasks
@@ -222,6 +293,7 @@ as $$
 declare
   v_task taskwarden.tasks;
 begin
+  perform taskwarden._check_fence_args(renew_task_lease.task_id, renew_task_lease.lease_token);
   perform taskwarden._check_range('lease_seconds', renew_task_lease.lease_seconds, 1, 86400);
   update taskwarden.tasks t
   set lease_expires_at = now() + make_interval(secs => renew_task_lease.lease_seconds),
@@ -245,6 +317,7 @@ as $$
 declare
   v_task taskwarden.tasks;
 begin
+  perform taskwarden._check_fence_args(complete_task.task_id, complete_task.lease_token);
   update taskwarden.tasks t
   set status = 'completed',
       result = complete_task.result,
@@ -254,7 +327,8 @@ begin
   where t.id = complete_task.task_id and t.lease_token = complete_task.lease_token and t.status = 'running'
   returning t.* into v_task;
   if not found then
-    -- A retried call whose first answer was lost in transit: same token, already completed.
+    -- A retried call whose first answer was lost in transit: same token, already completed
+    -- (a completed row keeps the token that completed it).
     select * into v_task from taskwarden.tasks t
     where t.id = complete_task.task_id and t.lease_token = complete_task.lease_token and t.status = 'completed';
     if found then
@@ -279,8 +353,10 @@ as $$
 declare
   v_task taskwarden.tasks;
   v_final boolean;
+  v_owner text;
   v_error text := left(fail_task.error, 10000);
 begin
+  perform taskwarden._check_fence_args(fail_task.task_id, fail_task.lease_token);
   perform taskwarden._check_text('error', v_error, 10000);
   if retryable is null then
     raise exception 'retryable must not be null' using errcode = 'TW002', hint = 'Pass true or false.';
@@ -289,9 +365,15 @@ begin
   where t.id = fail_task.task_id and t.lease_token = fail_task.lease_token and t.status = 'running'
   for update;
   if not found then
+    -- A retry whose first answer was lost: the same answer again, whatever happened since.
+    v_task := taskwarden._fence_answer(fail_task.task_id, fail_task.lease_token, 'failed');
+    if v_task.id is not null then
+      return v_task;
+    end if;
     perform taskwarden._raise_lease_lost(fail_task.task_id, fail_task.lease_token);
   end if;
   v_final := not retryable or v_task.attempts >= v_task.max_attempts;
+  v_owner := v_task.owner_id;
 
   update taskwarden.tasks t
   set status = case when v_final then 'failed' else 'queued' end,
@@ -310,18 +392,19 @@ begin
 
   insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt, error, details)
   values (v_task.id, v_task.run_id, 'failed', case when retryable then 'error' else 'non_retryable' end,
-          coalesce(v_task.owner_id, (v_task.errors -> -1) ->> 'worker_id'), v_task.attempts, v_error,
+          v_owner, v_task.attempts, v_error,
           jsonb_build_object('retryable', retryable, 'final', v_final,
-                             'retry_at', case when not v_final then v_task.run_at end));
+                             'retry_at', case when not v_final then v_task.run_at end)
+            || taskwarden._fence_record(v_task, fail_task.lease_token));
   if v_final then
     insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt, error)
     values (v_task.id, v_task.run_id, 'dead_lettered',
-            case when retryable then 'max_attempts' else 'non_retryable' end, v_task.owner_id, v_task.attempts, v_error);
+            case when retryable then 'max_attempts' else 'non_retryable' end, v_owner, v_task.attempts, v_error);
   end if;
   return v_task;
 end
 $$;
-comment on function taskwarden.fail_task(bigint, uuid, text, boolean) is 'Records a handler error; requeues with backoff while attempts remain, else fails for good. Fenced by lease_token.';
+comment on function taskwarden.fail_task(bigint, uuid, text, boolean) is 'Records a handler error; requeues with backoff while attempts remain, else fails for good. Fenced by lease_token, idempotent for the same token.';
 
 create function taskwarden.release_task(task_id bigint, lease_token uuid)
 returns taskwarden.tasks
@@ -332,10 +415,17 @@ declare
   v_task taskwarden.tasks;
   v_owner text;
 begin
+  perform taskwarden._check_fence_args(release_task.task_id, release_task.lease_token);
   select t.owner_id into v_owner from taskwarden.tasks t
   where t.id = release_task.task_id and t.lease_token = release_task.lease_token and t.status = 'running'
   for update;
   if not found then
+    -- A retry whose first answer was lost (or stop_worker / a heartbeat gave the claim back
+    -- first): the claim was released, and that is the answer.
+    v_task := taskwarden._fence_answer(release_task.task_id, release_task.lease_token, 'released');
+    if v_task.id is not null then
+      return v_task;
+    end if;
     perform taskwarden._raise_lease_lost(release_task.task_id, release_task.lease_token);
   end if;
   update taskwarden.tasks t
@@ -343,12 +433,13 @@ begin
       owner_id = null, lease_token = null, lease_expires_at = null, last_heartbeat = null, updated_at = now()
   where t.id = release_task.task_id
   returning t.* into v_task;
-  insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt)
-  values (v_task.id, v_task.run_id, 'released', 'worker_shutdown', v_owner, v_task.attempts);
+  insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt, details)
+  values (v_task.id, v_task.run_id, 'released', 'worker_shutdown', v_owner, v_task.attempts,
+          taskwarden._fence_record(v_task, release_task.lease_token));
   return v_task;
 end
 $$;
-comment on function taskwarden.release_task(bigint, uuid) is 'Gives a held task back to the queue without spending an attempt (graceful shutdown). Fenced by lease_token.';
+comment on function taskwarden.release_task(bigint, uuid) is 'Gives a held task back to the queue without spending an attempt (graceful shutdown). Fenced by lease_token, idempotent for the same token.';
 
 create function taskwarden._cancel_tasks(p_ids bigint[], p_reason text, p_actor text)
 returns integer
@@ -358,9 +449,24 @@ as $$
 declare
   v_count integer;
 begin
+  -- Rows are locked in id order, as every multi-row write does, so this never deadlocks with a
+  -- batch completion of the same tasks.
+  perform from taskwarden.tasks t
+  where t.id = any (p_ids) and t.status in ('queued', 'running')
+  order by t.id
+  for update;
   with cancelled as (
     update taskwarden.tasks t
     set status = 'cancelled', completed_at = now(), lease_token = null, lease_expires_at = null,
+        -- A running holder is told at its next heartbeat; until it hands the claim back (or
+        -- dies, or its lease runs out) a later requeue_task does not hand the task out again.
+        revoked_owner_id = case when t.status = 'running' and t.lease_token is not null then t.owner_id
+                                else t.revoked_owner_id end,
+        revoked_lease_token = case when t.status = 'running' and t.lease_token is not null then t.lease_token
+                                   else t.revoked_lease_token end,
+        revoked_until = case when t.status = 'running' and t.lease_token is not null
+                             then coalesce(t.lease_expires_at, now() + taskwarden._dead_after())
+                             else t.revoked_until end,
         last_error = coalesce(p_reason, t.last_error), updated_at = now()
     where t.id = any (p_ids) and t.status in ('queued', 'running')
     returning t.id, t.run_id, t.owner_id, t.attempts
@@ -373,7 +479,7 @@ begin
   return v_count;
 end
 $$;
-comment on function taskwarden._cancel_tasks(bigint[], text, text) is 'Cancels the given queued or running tasks (holders learn it on their next heartbeat) and logs why.';
+comment on function taskwarden._cancel_tasks(bigint[], text, text) is 'Cancels the given queued or running tasks (rows locked in id order; holders learn it on their next heartbeat) and logs why.';
 
 create function taskwarden.cancel_task(task_id bigint, reason text default null)
 returns taskwarden.tasks
@@ -383,6 +489,9 @@ as $$
 declare
   v_task taskwarden.tasks;
 begin
+  if cancel_task.task_id is null then
+    raise exception 'task_id must not be null' using errcode = 'TW002', hint = 'Pass the id of the task to cancel.';
+  end if;
   select * into v_task from taskwarden.tasks t where t.id = cancel_task.task_id for update;
   if not found then
     raise exception 'task % not found', cancel_task.task_id using errcode = 'TW003', hint = 'Check task_id.';
@@ -396,7 +505,7 @@ begin
   return v_task;
 end
 $$;
-comment on function taskwarden.cancel_task(bigint, text) is 'Cancels a queued or running task; idempotent on cancelled tasks, TW004 on completed or failed ones.';
+comment on function taskwarden.cancel_task(bigint, text) is 'Cancels a queued or running task (a running holder''s lease is revoked at once); idempotent on cancelled tasks, TW004 on completed or failed ones.';
 
 create function taskwarden.requeue_task(task_id bigint, reason text default null)
 returns taskwarden.tasks
@@ -405,32 +514,49 @@ set search_path = ''
 as $$
 declare
   v_task taskwarden.tasks;
-  v_prev text;
-  v_owner text;
+  v_prev taskwarden.tasks;
+  v_revoke boolean;
 begin
-  select t.status, t.owner_id into v_prev, v_owner from taskwarden.tasks t where t.id = requeue_task.task_id for update;
+  if requeue_task.task_id is null then
+    raise exception 'task_id must not be null' using errcode = 'TW002', hint = 'Pass the id of the task to requeue.';
+  end if;
+  select * into v_prev from taskwarden.tasks t where t.id = requeue_task.task_id for update;
   if not found then
     raise exception 'task % not found', requeue_task.task_id using errcode = 'TW003', hint = 'Check task_id.';
   end if;
-  if v_prev = 'completed' then
+  if v_prev.status = 'completed' then
     raise exception 'task % is completed: enqueue a new task instead', requeue_task.task_id
       using errcode = 'TW004', hint = 'Completed tasks are never run again.';
   end if;
+  -- Taking a running task back revokes its claim now (the holder's renewals and writes are
+  -- refused), but the task is handed out again only once that claim cannot still be running:
+  -- see claim_tasks and the heartbeat's handback.
+  v_revoke := v_prev.status = 'running' and v_prev.lease_token is not null;
   update taskwarden.tasks t
   set status = 'queued', run_at = now(), owner_id = null, lease_token = null, lease_expires_at = null,
       last_heartbeat = null, completed_at = null,
-      -- A failed or cancelled task gets a fresh retry budget; a running one keeps its count.
-      attempts = case when v_prev in ('failed', 'cancelled') then 0 else t.attempts end,
+      -- A failed or cancelled task gets a fresh retry budget. A running one gets back the
+      -- attempt the operator interrupted: the operator's decision, not the task's failure, and
+      -- attempts never pass max_attempts (a task at its last attempt stays claimable once).
+      attempts = case when v_prev.status in ('failed', 'cancelled') then 0
+                      when v_prev.status = 'running' then greatest(t.attempts - 1, 0)
+                      else t.attempts end,
+      revoked_owner_id = case when v_revoke then v_prev.owner_id else t.revoked_owner_id end,
+      revoked_lease_token = case when v_revoke then v_prev.lease_token else t.revoked_lease_token end,
+      revoked_until = case when v_revoke then coalesce(v_prev.lease_expires_at, now() + taskwarden._dead_after())
+                           else t.revoked_until end,
       updated_at = now()
   where t.id = requeue_task.task_id
   returning t.* into v_task;
   insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, actor, attempt, details)
-  values (v_task.id, v_task.run_id, 'requeued', 'admin', v_owner, 'admin', v_task.attempts,
-          jsonb_build_object('previous_status', v_prev, 'note', requeue_task.reason));
+  values (v_task.id, v_task.run_id, 'requeued', 'admin', v_prev.owner_id, 'admin', v_task.attempts,
+          jsonb_build_object('previous_status', v_prev.status, 'note', requeue_task.reason,
+                             'revoked_lease_token', case when v_revoke then v_prev.lease_token end,
+                             'claimable_after', v_task.revoked_until));
   return v_task;
 end
 $$;
-comment on function taskwarden.requeue_task(bigint, text) is 'Operator action: puts a running, failed, cancelled or queued task back in the queue to run now.';
+comment on function taskwarden.requeue_task(bigint, text) is 'Operator action: puts a running, failed, cancelled or queued task back in the queue; a running holder''s lease is revoked at once, and the task is claimable once that holder handed it back, died or its old lease ran out.';
 
 create function taskwarden.get_task(task_id bigint)
 returns jsonb
@@ -440,6 +566,9 @@ as $$
 declare
   v_task jsonb;
 begin
+  if get_task.task_id is null then
+    raise exception 'task_id must not be null' using errcode = 'TW002', hint = 'Pass a task id.';
+  end if;
   select to_jsonb(t) into v_task from taskwarden.tasks t where t.id = get_task.task_id;
   if v_task is null then
     raise exception 'task % not found', get_task.task_id using errcode = 'TW003', hint = 'Check task_id.';

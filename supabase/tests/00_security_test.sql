@@ -76,7 +76,7 @@ from (values
   ('fail_task', array['bigint', 'uuid', 'text', 'boolean']),
   ('release_task', array['bigint', 'uuid']),
   ('cancel_task', array['bigint', 'text']),
-  ('upsert_worker_heartbeat', array['text', 'text', 'text', 'uuid', 'text', 'bigint[]', 'integer', 'jsonb', 'uuid']),
+  ('upsert_worker_heartbeat', array['text', 'text', 'text', 'uuid', 'text', 'bigint[]', 'integer', 'jsonb', 'uuid', 'uuid[]']),
   ('stop_worker', array['text', 'boolean']),
   ('request_worker_stop', array['text']),
   ('recover_worker_tasks', array['text']),
