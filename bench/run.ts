@@ -3,8 +3,11 @@
 //
 //   npm run bench                          everything, a 1-minute heartbeat soak (~10 min)
 //   npm run bench -- --soak-minutes=10     the full 10-minute heartbeat soak
-//   npm run bench -- --only=reaper,latency one or more of: throughput latency recovery reaper heartbeat memory
-//   npm run bench -- --recovery-defaults   also measure recovery with default settings (takes ~20 min)
+//   npm run bench -- --only=reaper,latency one or more of: throughput latency recovery reaper heartbeat memory scale
+//   npm run bench -- --only=scale          10^6 and 10^7 tasks (not in the default run: ~20 min; --scale-rows=1000000 for one size)
+//   npm run bench -- --recovery-defaults   also measure recovery with default settings, taskwarden's on the
+//                                          real pg_cron schedule (~20 min: pg-boss's defaults take 15-17 min)
+//   npm run bench -- --only=pooler         the Worker's throughput through PgBouncer (transaction mode) and direct
 //   npm run bench -- --json-out=file       also write the JSON lines to a file
 import { writeFileSync } from "node:fs";
 import { cpus, freemem, loadavg, platform, release, totalmem } from "node:os";
@@ -17,14 +20,18 @@ import { measureHeartbeats } from "./heartbeat.ts";
 import { measureIdleRss } from "./memory.ts";
 import { measureLatency } from "./latency.ts";
 import { measureReaper } from "./reaper.ts";
+import { measureScale, scaleTable, type ScaleResult } from "./scale.ts";
 import { FAST, measureRecovery, PGBOSS_FAST, recoveryByDesign } from "./recovery.ts";
 import { graphileWorker } from "./systems/graphile.ts";
 import { pgBoss } from "./systems/pgboss.ts";
 import { taskwarden, taskwardenBatch } from "./systems/taskwarden.ts";
 import type { QueueSystem } from "./systems/types.ts";
 import { measureThroughput } from "./throughput.ts";
+import { benchPooler, viaPooler } from "./pooler.ts";
 
-const SECTIONS = ["throughput", "latency", "recovery", "reaper", "heartbeat", "memory"] as const;
+const SECTIONS = ["throughput", "pooler", "latency", "recovery", "reaper", "heartbeat", "memory", "scale"] as const;
+/** Sections a plain `npm run bench` leaves out: they take long and answer another question. */
+const ON_REQUEST: readonly Section[] = ["scale"];
 type Section = (typeof SECTIONS)[number];
 
 const { values: args } = parseArgs({
@@ -36,6 +43,7 @@ const { values: args } = parseArgs({
     "batch-size": { type: "string", default: "100" },
     "recovery-defaults": { type: "boolean", default: false },
     "json-out": { type: "string" },
+    "scale-rows": { type: "string", default: "1000000,10000000" },
   },
 });
 
@@ -48,7 +56,7 @@ function positive(name: string, raw: string | undefined): number {
   return n;
 }
 
-const only = (args.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...SECTIONS]) as Section[];
+const only = (args.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? SECTIONS.filter((s) => !ON_REQUEST.includes(s))) as Section[];
 const unknown = only.filter((s) => !(SECTIONS as readonly string[]).includes(s));
 if (unknown.length > 0) {
   console.error(`--only: unknown section ${unknown.join(", ")} (sections: ${SECTIONS.join(", ")})`);
@@ -126,6 +134,36 @@ async function throughput(admin: Sql, baseUrl: string): Promise<void> {
           }
         : {}),
     });
+  }
+}
+
+/** The Worker through a transaction-mode pooler beside the direct connection, alternating. */
+async function pooler(admin: Sql, baseUrl: string): Promise<void> {
+  const bouncer = await benchPooler(baseUrl);
+  try {
+    for (const concurrency of [1, 16]) {
+      const samples = { direct: [] as number[], pooled: [] as number[] };
+      for (let rep = 0; rep < reps; rep++) {
+        const pair = [["direct", taskwarden], ["pooled", viaPooler(bouncer)]] as const;
+        for (const [how, sys] of rep % 2 === 0 ? pair : [...pair].reverse()) {
+          const r = await measureThroughput(sys, { admin, baseUrl, template: templateOf("taskwarden"), tasks, concurrency, batchSize });
+          samples[how].push(r.jobsPerSecond);
+          progress(`pooler c=${concurrency} rep ${rep + 1}/${reps} ${how}: ${Math.round(r.jobsPerSecond)} jobs/s`);
+        }
+      }
+      const direct = Math.round(median(samples.direct));
+      const pooled = Math.round(median(samples.pooled));
+      emit({
+        id: `pooler_throughput_c${concurrency}`,
+        label: `Worker throughput, concurrency ${concurrency}: through PgBouncer in transaction mode (direct)`,
+        unit: "jobs/s",
+        better: "higher",
+        values: { taskwarden: `${pooled} (${direct})` },
+        details: { pooled, direct, ratio: round(pooled / direct, 2), tasks, batch_size: batchSize, samples },
+      });
+    }
+  } finally {
+    await bouncer.stop();
   }
 }
 
@@ -289,6 +327,28 @@ async function memory(admin: Sql, baseUrl: string): Promise<void> {
   });
 }
 
+async function scale(admin: Sql, baseUrl: string): Promise<void> {
+  const results: ScaleResult[] = [];
+  for (const rows of args["scale-rows"]!.split(",").map((r) => Math.round(positive("scale-rows", r)))) {
+    // 10^3 running at 10^6 rows, 10^5 at 10^7: the two shapes the targets are stated for.
+    const r = await measureScale(baseUrl, admin, { rows, running: rows >= 10_000_000 ? 100_000 : 1000 }, progress);
+    results.push(r);
+    emit({
+      id: `scale_${rows}`,
+      label: `Scale: ${rows.toLocaleString("en")} tasks, ${r.running.toLocaleString("en")} running: reap() idle / health summary / dashboard data`,
+      unit: "ms",
+      better: "lower",
+      values: { taskwarden: `${r.reap.medianMs} / ${r.healthMs} / ${r.dashboardMs}` },
+      details: r as unknown as Record<string, unknown>,
+      target: {
+        text: `reap < 10 ms, health and dashboard < 50 ms, renewals >= 95% HOT (${(r.hot.share * 100).toFixed(1)}%)`,
+        met: r.reap.medianMs < 10 && r.healthMs < 50 && r.dashboardMs < 50 && r.taskCountsMs < 50 && r.hot.share >= 0.95,
+      },
+    });
+  }
+  extra.push(`### Scale\n\n${scaleTable(results)}`);
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const cluster = await openCluster();
@@ -297,15 +357,17 @@ async function main(): Promise<void> {
     const machine = await describeMachine(admin);
     progress(`on the ${cluster.description}\n${machine}`);
     progress("installing each system into its template database");
-    for (const sys of SYSTEMS) await sys.install(cluster.url, templateOf(sys.name));
+    if (only.some((s) => !ON_REQUEST.includes(s))) for (const sys of SYSTEMS) await sys.install(cluster.url, templateOf(sys.name));
 
     const sections: Record<Section, () => Promise<void>> = {
       throughput: () => throughput(admin, cluster.url),
+      pooler: () => pooler(admin, cluster.url),
       latency: () => latency(admin, cluster.url),
       recovery: () => recovery(admin, cluster.url),
       reaper: () => reaper(admin, cluster.url),
       heartbeat: () => heartbeat(admin, cluster.url),
       memory: () => memory(admin, cluster.url),
+      scale: () => scale(admin, cluster.url),
     };
     for (const s of SECTIONS) {
       if (!only.includes(s)) continue;
