@@ -10,11 +10,13 @@ create function taskwarden.upsert_worker_heartbeat(
   held_task_ids bigint[] default '{}',
   lease_seconds integer default null,
   metadata jsonb default '{}'::jsonb,
-  run_filter_id uuid default null
+  run_filter_id uuid default null,
+  held_lease_tokens uuid[] default null
 )
 returns table (
   stop_requested boolean, stop_reason text, lost_task_ids bigint[], renewed_task_ids bigint[],
-  lease_expires_at timestamptz, server_time timestamptz
+  lease_expires_at timestamptz, server_time timestamptz, lost_lease_tokens uuid[],
+  worker_expires_at timestamptz, dead_after_seconds integer, handed_back_task_ids bigint[]
 )
 language plpgsql
 set search_path = ''
@@ -22,10 +24,16 @@ as $$
 declare
   v_worker text := upsert_worker_heartbeat.worker_id;
   v_held bigint[] := coalesce(upsert_worker_heartbeat.held_task_ids, '{}');
+  v_tokens uuid[] := upsert_worker_heartbeat.held_lease_tokens;
   v_lease integer := upsert_worker_heartbeat.lease_seconds;
   v_meta jsonb := coalesce(upsert_worker_heartbeat.metadata, '{}'::jsonb);
+  v_grace interval := make_interval(secs => taskwarden._setting_num('lost_claim_grace_seconds', 30));
   v_row taskwarden.worker_heartbeats;
+  v_dup bigint;
+  v_locked bigint[];
   v_renewed bigint[];
+  v_renewed_tokens uuid[];
+  v_handed_back bigint[];
   v_run_status text;
 begin
   perform taskwarden._check_text('worker_id', v_worker);
@@ -40,6 +48,35 @@ begin
     perform taskwarden._check_range('lease_seconds', v_lease, 1, 86400);
   end if;
   perform taskwarden._check_range('held_task_ids length', cardinality(v_held), 0, 10000);
+  if array_position(v_held, null) is not null then
+    raise exception 'held_task_ids must not contain null'
+      using errcode = 'TW002', hint = 'List the ids of the tasks this worker holds.';
+  end if;
+  if v_tokens is not null then
+    if cardinality(v_tokens) <> cardinality(v_held) then
+      raise exception 'held_lease_tokens must have one token per held_task_ids entry (got % tokens for % ids)',
+          cardinality(v_tokens), cardinality(v_held)
+        using errcode = 'TW002', hint = 'Pass the lease_token of each held task, in the same order as held_task_ids.';
+    end if;
+    if array_position(v_tokens, null) is not null then
+      raise exception 'held_lease_tokens must not contain null'
+        using errcode = 'TW002', hint = 'Pass the lease_token claim_tasks returned with each held task.';
+    end if;
+    -- One task may be held twice (a revoked claim still settling and a new claim of the same
+    -- task), but never under one token twice.
+    select h.id into v_dup from unnest(v_held, v_tokens) h (id, token) group by h.id, h.token having count(*) > 1
+    order by h.id limit 1;
+    if v_dup is not null then
+      raise exception 'held_task_ids lists task % twice with the same lease token', v_dup
+        using errcode = 'TW002', hint = 'List each held claim (task id, lease token) once.';
+    end if;
+  else
+    select h.id into v_dup from unnest(v_held) h (id) group by h.id having count(*) > 1 order by h.id limit 1;
+    if v_dup is not null then
+      raise exception 'held_task_ids lists task % more than once', v_dup
+        using errcode = 'TW002', hint = 'List each held task once (pass held_lease_tokens to tell two claims of one task apart).';
+    end if;
+  end if;
   if jsonb_typeof(v_meta) <> 'object' then
     raise exception 'metadata must be a JSON object' using errcode = 'TW002', hint = 'Pass ''{}'' for none.';
   end if;
@@ -68,17 +105,87 @@ begin
       beats = w.beats + 1
   returning w.* into v_row;
 
-  -- Renew only what this worker still owns; lease_expires_at / last_heartbeat are in no index,
-  -- so this is a HOT update.
-  with renewed as (
+  -- Every row this beat may write (its running tasks, its revoked claims) is locked first, in
+  -- id order, as every multi-row write does: no deadlock with a batch completion or cancel_run.
+  select coalesce(array_agg(s.id), '{}') into v_locked from (
+    select t.id from taskwarden.tasks t
+    where (t.status = 'running' and t.owner_id = v_worker) or t.revoked_owner_id = v_worker
+    order by t.id
+    for update
+  ) s;
+
+  -- Renew the claims this worker still holds: by (task id, lease token) when tokens are given,
+  -- so a task taken back and claimed again is a different claim; by owner alone otherwise (the
+  -- weaker, older form). lease_expires_at / last_heartbeat are in no index: a HOT update. Joins
+  -- and set operations below, never a scan of the held list per row: a beat may list 10,000.
+  if v_tokens is not null then
+    with renewed as (
+      update taskwarden.tasks t
+      set lease_expires_at = now() + make_interval(secs => coalesce(v_lease, t.lease_seconds,
+                                     taskwarden._setting_num('lease_seconds', 600)::integer)),
+          last_heartbeat = now()
+      from unnest(v_held, v_tokens) h (id, token)
+      where t.id = h.id and t.lease_token = h.token and t.owner_id = v_worker and t.status = 'running'
+      returning t.id, t.lease_token
+    )
+    select coalesce(array_agg(r.id order by r.id), '{}'), coalesce(array_agg(r.lease_token order by r.id), '{}')
+    into v_renewed, v_renewed_tokens
+    from renewed r;
+
+    select coalesce(array_agg(l.id order by l.id, l.token::text), '{}'), coalesce(array_agg(l.token order by l.id, l.token::text), '{}')
+    into lost_task_ids, lost_lease_tokens
+    from (select h.id, h.token from unnest(v_held, v_tokens) h (id, token)
+          except
+          select r.id, r.token from unnest(v_renewed, v_renewed_tokens) r (id, token)) l;
+
+    -- Claims this worker owns but does not hold: a claim whose answer never reached it. Past
+    -- the grace (the answer may still be on its way) they go back to the queue at once,
+    -- without spending an attempt, instead of waiting a whole lease.
+    with lost_claims as (
+      select t.id, t.lease_token as old_token
+      from taskwarden.tasks t
+      where t.id = any (array(select unnest(v_locked) except select unnest(v_renewed)))
+        and t.owner_id = v_worker and t.status = 'running'
+        and t.started_at < now() - v_grace
+    ), released as (
+      update taskwarden.tasks t
+      set status = 'queued', attempts = greatest(t.attempts - 1, 0), run_at = now(),
+          owner_id = null, lease_token = null, lease_expires_at = null, last_heartbeat = null, updated_at = now()
+      from lost_claims l
+      where t.id = l.id
+      returning t as task_row, l.old_token
+    ), logged as (
+      insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt, details)
+      select (r.task_row).id, (r.task_row).run_id, 'released', 'claim_lost', v_worker, (r.task_row).attempts,
+             taskwarden._fence_record(r.task_row, r.old_token)
+      from released r
+    )
+    select coalesce(array_agg((r.task_row).id order by (r.task_row).id), '{}') into v_handed_back from released r;
+  else
+    with renewed as (
+      update taskwarden.tasks t
+      set lease_expires_at = now() + make_interval(secs => coalesce(v_lease, t.lease_seconds,
+                                     taskwarden._setting_num('lease_seconds', 600)::integer)),
+          last_heartbeat = now()
+      where t.id = any (v_held) and t.owner_id = v_worker and t.status = 'running'
+      returning t.id
+    )
+    select coalesce(array_agg(r.id order by r.id), '{}') into v_renewed from renewed r;
+
+    select coalesce(array_agg(l.id order by l.id), '{}'), coalesce(array_agg(null::uuid), '{}')
+    into lost_task_ids, lost_lease_tokens
+    from (select unnest(v_held) as id except select unnest(v_renewed)) l;
+  end if;
+
+  -- Revoked claims (requeue_task / cancel_task / cancel_run took them back) this beat no longer
+  -- lists: their handlers have settled, so the task may be handed out again. Few rows, usually none.
+  if exists (select from taskwarden.tasks t where t.revoked_owner_id = v_worker) then
     update taskwarden.tasks t
-    set lease_expires_at = now() + make_interval(secs => coalesce(v_lease, t.lease_seconds,
-                                   taskwarden._setting_num('lease_seconds', 600)::integer)),
-        last_heartbeat = now()
-    where t.id = any (v_held) and t.owner_id = v_worker and t.status = 'running'
-    returning t.id
-  )
-  select coalesce(array_agg(r.id order by r.id), '{}') into v_renewed from renewed r;
+    set revoked_owner_id = null, revoked_lease_token = null, revoked_until = null
+    where t.id = any (v_locked) and t.revoked_owner_id = v_worker
+      and not exists (select from unnest(v_held, coalesce(v_tokens, array_fill(null::uuid, array[cardinality(v_held)]))) h (id, token)
+                      where h.id = t.id and (h.token is null or h.token = t.revoked_lease_token));
+  end if;
 
   if v_row.run_filter_id is not null then
     select r.status into v_run_status from taskwarden.runs r where r.id = v_row.run_filter_id;
@@ -91,14 +198,16 @@ begin
     when v_run_status is not null and v_run_status not in ('pending', 'running') then 'run_' || v_run_status
   end;
   stop_requested := stop_reason is not null;
-  lost_task_ids := coalesce(array(select h from unnest(v_held) h where h <> all (v_renewed) order by h), '{}');
   renewed_task_ids := v_renewed;
   lease_expires_at := (select min(t.lease_expires_at) from taskwarden.tasks t where t.id = any (v_renewed));
   server_time := now();
+  worker_expires_at := v_row.lease_expires_at;
+  dead_after_seconds := taskwarden._setting_num('dead_worker_seconds', 300)::integer;
+  handed_back_task_ids := coalesce(v_handed_back, '{}');
   return next;
 end
 $$;
-comment on function taskwarden.upsert_worker_heartbeat(text, text, text, uuid, text, bigint[], integer, jsonb, uuid) is 'Registers or beats a worker, renews the leases it still holds, and answers stop_requested / lost_task_ids.';
+comment on function taskwarden.upsert_worker_heartbeat(text, text, text, uuid, text, bigint[], integer, jsonb, uuid, uuid[]) is 'Registers or beats a worker, renews the claims it holds (by task id and lease token when tokens are given), hands back claims it lost track of, and answers stop_requested / lost_task_ids.';
 
 create function taskwarden.request_worker_stop(worker_id text)
 returns taskwarden.worker_heartbeats
@@ -145,27 +254,37 @@ begin
   end if;
   if stop_worker.release_tasks then
     with held as (
-      select t.id from taskwarden.tasks t
-      where t.status = 'running' and t.owner_id = v_worker
+      select t.id, t.lease_token as old_token, t.status = 'running' and t.owner_id = v_worker as running
+      from taskwarden.tasks t
+      where (t.status = 'running' and t.owner_id = v_worker) or t.revoked_owner_id = v_worker
+      order by t.id
       for update skip locked
     ), released as (
       update taskwarden.tasks t
       set status = 'queued', attempts = greatest(t.attempts - 1, 0), run_at = now(),
           owner_id = null, lease_token = null, lease_expires_at = null, last_heartbeat = null, updated_at = now()
       from held h
-      where t.id = h.id
-      returning t.id, t.run_id, t.attempts
+      where t.id = h.id and h.running
+      returning t as task_row, h.old_token
     ), logged as (
-      insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt)
-      select r.id, r.run_id, 'released', 'worker_stopped', v_worker, r.attempts from released r
+      insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt, details)
+      select (r.task_row).id, (r.task_row).run_id, 'released', 'worker_stopped', v_worker, (r.task_row).attempts,
+             taskwarden._fence_record(r.task_row, r.old_token)
+      from released r
       returning 1
+    ), settled as (
+      -- A worker that stops has settled every handler, the revoked ones included.
+      update taskwarden.tasks t
+      set revoked_owner_id = null, revoked_lease_token = null, revoked_until = null
+      from held h
+      where t.id = h.id and not h.running and t.revoked_owner_id = v_worker
     )
     select count(*) into v_released from logged;
   end if;
   return v_released;
 end
 $$;
-comment on function taskwarden.stop_worker(text, boolean) is 'Graceful shutdown: marks the worker stopped and gives its running tasks back without spending an attempt.';
+comment on function taskwarden.stop_worker(text, boolean) is 'Graceful shutdown: marks the worker stopped and gives its running tasks back without spending an attempt (rows locked in id order); its revoked claims are settled.';
 
 create function taskwarden._worker_base(p_worker_id text)
 returns text
