@@ -1,6 +1,13 @@
 -- taskwarden: worker heartbeats. One heartbeat call renews every lease the worker holds and
 -- answers with directives: stop (drain requested, run over) and the tasks that are no longer its own.
 
+-- How long a claim may go unlisted by its worker's heartbeats before they hand it back as lost
+-- (its answer never reached the worker): longer than any claim call may take to answer.
+insert into taskwarden.settings (key, value, value_type, min_value, max_value, description) values
+  ('lost_claim_grace_seconds', '30', 'integer', 1, 3600,
+   'A running task its owner''s heartbeat (with lease tokens) does not list, claimed longer ago than this, goes back to the queue without spending an attempt.')
+on conflict (key) do nothing;
+
 create function taskwarden.upsert_worker_heartbeat(
   worker_id text,
   worker_type text,
