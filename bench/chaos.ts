@@ -17,6 +17,8 @@ export const CHAOS_TASK_TYPE = "chaos";
 export interface ChaosOptions {
   /** A database with the taskwarden migrations applied and nothing else in it. */
   url: string;
+  /** What the worker processes connect to (default `url`): a pooler's URL, say. */
+  workerUrl?: string;
   /** Restarts the Postgres server (stop, start); called once, mid-run. */
   restartPostgres: () => Promise<void>;
   tasks: number;
@@ -159,7 +161,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
   const spawnWorker = (): ChaosWorker => {
     const child = spawnTs(WORKER_SCRIPT, [], {
-      DATABASE_URL: o.url,
+      DATABASE_URL: o.workerUrl ?? o.url,
       CHAOS_CONCURRENCY: String(concurrency),
       CHAOS_WORK_MS: String(workMs),
       CHAOS_LEASE_S: String(leaseSeconds),

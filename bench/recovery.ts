@@ -4,6 +4,7 @@
 // (minutes to hours), otherwise reported by design from the settings in force.
 import PgBoss from "pg-boss";
 import { run } from "graphile-worker";
+import { loadConfig } from "../src/config.ts";
 import { Taskwarden } from "../src/rpc/client.ts";
 import { PostgresTransport } from "../src/rpc/postgres.ts";
 import { ReaperLoop } from "../src/reaper/loop.ts";
@@ -70,7 +71,7 @@ function plan(system: SystemName, mode: "fast" | "defaults"): Plan {
           logger: quietLogger,
         });
         const done = worker.start();
-        // pg_cron reaps every minute under the defaults; the fast settings add a 1 s reaper loop.
+        // Under the defaults pg_cron reaps (every reap_interval_seconds); the fast settings add a 1 s reaper loop.
         const reaper = fast ? new ReaperLoop({ client: tw, intervalMs: FAST.reapIntervalMs, source: "bench" }) : undefined;
         reaper?.start();
         return async () => {
@@ -148,8 +149,8 @@ export async function measureRecovery(
   system: SystemName,
   o: { admin: Sql; baseUrl: string; template: string; mode: "fast" | "defaults"; windowSeconds: number },
 ): Promise<RecoveryRun> {
-  // taskwarden's defaults rely on pg_cron's every-minute reap, and pg_cron serves one database:
-  // that one is used (emptied first), so the real job does the reaping.
+  // taskwarden's defaults rely on pg_cron's reap every reap_interval_seconds, and pg_cron serves
+  // one database: that one is used (emptied first), so the real job does the reaping.
   const onCron = system === "taskwarden" && o.mode === "defaults";
   const db = onCron ? CRON_DB : `bench_recovery_${system.replace(/\W/g, "_")}`;
   if (!onCron) await createDatabase(o.admin, db, o.template);
@@ -202,11 +203,14 @@ export async function measureRecovery(
 export async function recoveryByDesign(system: SystemName, sql: Sql): Promise<string> {
   if (system === "taskwarden") {
     const rows = await sql`select key, value #>> '{}' as v from taskwarden.settings
-      where key in ('dead_worker_seconds', 'retry_base_seconds')`;
+      where key in ('dead_worker_seconds', 'retry_base_seconds', 'reap_interval_seconds')`;
     const s = Object.fromEntries(rows.map((r) => [r.key, Number(r.v)]));
-    const lo = s.dead_worker_seconds + s.retry_base_seconds;
-    // dead after dead_worker_seconds, found by the next pg_cron reap (every minute), retried after retry_base_seconds, seen by a LISTEN worker's 5 s poll
-    const hi = s.dead_worker_seconds + 60 + s.retry_base_seconds + 5;
+    const heartbeat = loadConfig({}).WORKER_HEARTBEAT_INTERVAL;
+    // Dead dead_worker_seconds after its last beat (which was up to one heartbeat before the
+    // kill), found by the next pg_cron reap, retried after retry_base_seconds, seen by a LISTEN
+    // worker's 5 s poll (a retry's run_at sends no NOTIFY).
+    const lo = s.dead_worker_seconds - heartbeat + s.retry_base_seconds;
+    const hi = s.dead_worker_seconds + s.reap_interval_seconds + s.retry_base_seconds + 5;
     return `${lo}–${hi} s by design`;
   }
   if (system === "pg-boss") return "15–17 min by design (expireIn 15 min, maintenance every 2 min)";

@@ -5,7 +5,9 @@
 //   npm run bench -- --soak-minutes=10     the full 10-minute heartbeat soak
 //   npm run bench -- --only=reaper,latency one or more of: throughput latency recovery reaper heartbeat memory scale
 //   npm run bench -- --only=scale          10^6 and 10^7 tasks (not in the default run: ~20 min; --scale-rows=1000000 for one size)
-//   npm run bench -- --recovery-defaults   also measure recovery with default settings (takes ~20 min)
+//   npm run bench -- --recovery-defaults   also measure recovery with default settings, taskwarden's on the
+//                                          real pg_cron schedule (~20 min: pg-boss's defaults take 15-17 min)
+//   npm run bench -- --only=pooler         the Worker's throughput through PgBouncer (transaction mode) and direct
 //   npm run bench -- --json-out=file       also write the JSON lines to a file
 import { writeFileSync } from "node:fs";
 import { cpus, freemem, loadavg, platform, release, totalmem } from "node:os";
@@ -25,8 +27,9 @@ import { pgBoss } from "./systems/pgboss.ts";
 import { taskwarden, taskwardenBatch } from "./systems/taskwarden.ts";
 import type { QueueSystem } from "./systems/types.ts";
 import { measureThroughput } from "./throughput.ts";
+import { benchPooler, viaPooler } from "./pooler.ts";
 
-const SECTIONS = ["throughput", "latency", "recovery", "reaper", "heartbeat", "memory", "scale"] as const;
+const SECTIONS = ["throughput", "pooler", "latency", "recovery", "reaper", "heartbeat", "memory", "scale"] as const;
 /** Sections a plain `npm run bench` leaves out: they take long and answer another question. */
 const ON_REQUEST: readonly Section[] = ["scale"];
 type Section = (typeof SECTIONS)[number];
@@ -131,6 +134,36 @@ async function throughput(admin: Sql, baseUrl: string): Promise<void> {
           }
         : {}),
     });
+  }
+}
+
+/** The Worker through a transaction-mode pooler beside the direct connection, alternating. */
+async function pooler(admin: Sql, baseUrl: string): Promise<void> {
+  const bouncer = await benchPooler(baseUrl);
+  try {
+    for (const concurrency of [1, 16]) {
+      const samples = { direct: [] as number[], pooled: [] as number[] };
+      for (let rep = 0; rep < reps; rep++) {
+        const pair = [["direct", taskwarden], ["pooled", viaPooler(bouncer)]] as const;
+        for (const [how, sys] of rep % 2 === 0 ? pair : [...pair].reverse()) {
+          const r = await measureThroughput(sys, { admin, baseUrl, template: templateOf("taskwarden"), tasks, concurrency, batchSize });
+          samples[how].push(r.jobsPerSecond);
+          progress(`pooler c=${concurrency} rep ${rep + 1}/${reps} ${how}: ${Math.round(r.jobsPerSecond)} jobs/s`);
+        }
+      }
+      const direct = Math.round(median(samples.direct));
+      const pooled = Math.round(median(samples.pooled));
+      emit({
+        id: `pooler_throughput_c${concurrency}`,
+        label: `Worker throughput, concurrency ${concurrency}: through PgBouncer in transaction mode (direct)`,
+        unit: "jobs/s",
+        better: "higher",
+        values: { taskwarden: `${pooled} (${direct})` },
+        details: { pooled, direct, ratio: round(pooled / direct, 2), tasks, batch_size: batchSize, samples },
+      });
+    }
+  } finally {
+    await bouncer.stop();
   }
 }
 
@@ -328,6 +361,7 @@ async function main(): Promise<void> {
 
     const sections: Record<Section, () => Promise<void>> = {
       throughput: () => throughput(admin, cluster.url),
+      pooler: () => pooler(admin, cluster.url),
       latency: () => latency(admin, cluster.url),
       recovery: () => recovery(admin, cluster.url),
       reaper: () => reaper(admin, cluster.url),

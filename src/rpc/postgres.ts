@@ -36,6 +36,8 @@ export interface PostgresTransportOptions {
 
 /** Seconds between attempts to re-open a LISTEN connection the server dropped. */
 const LISTEN_RETRY_MS = 1000;
+/** How long a new LISTEN connection waits for its own probe notification before giving up. */
+const LISTEN_PROBE_MS = 3000;
 
 export class PostgresTransport implements SqlTransport {
   readonly pool: pg.Pool;
@@ -45,13 +47,22 @@ export class PostgresTransport implements SqlTransport {
   readonly #connection: pg.ClientConfig;
   readonly #listeners = new Set<() => Promise<void>>();
   #closed = false;
+  /** No named statements: configured `pooled`, or a pooler the URL did not reveal lost one. */
+  #unnamed: boolean;
 
   constructor(options: string | PostgresTransportOptions) {
     const opts = typeof options === "string" ? { url: options } : options;
     this.pooled = opts.pooled ?? (opts.url ? isTransactionPooler(opts.url) : false);
-    // Timestamps inside the JSON rows are rendered in the session time zone.
+    this.#unnamed = this.pooled;
+    // Timestamps inside the JSON rows are rendered in the session time zone. A pooler refuses the
+    // `options` startup parameter (PgBouncer: "unsupported startup parameter"), so pooled
+    // sessions keep the server's zone: the timestamps carry their offset either way.
     this.#connection = opts.url
-      ? { connectionString: withoutPoolerFlag(opts.url), application_name: "taskwarden", options: "-c TimeZone=UTC" }
+      ? {
+          connectionString: withoutPoolerFlag(opts.url),
+          application_name: "taskwarden",
+          ...(this.pooled ? {} : { options: "-c TimeZone=UTC" }),
+        }
       : {};
     if (opts.pool) {
       this.pool = opts.pool;
@@ -76,10 +87,20 @@ export class PostgresTransport implements SqlTransport {
       // Named statements are prepared once per connection; a transaction pooler cannot keep
       // them. The name is unique per connection too: behind `npm start`'s embedded server many
       // connections share one session.
-      const name = this.pooled || params.length === 0 ? undefined : `${connectionTag(client)}_${statementHash(text)}`;
+      const name = this.#unnamed || params.length === 0 ? undefined : `${connectionTag(client)}_${statementHash(text)}`;
       // query_timeout fails the query with a plain Error, so the pool destroys the connection
       // below: after a read timeout the connection's state is unknown.
-      return (await client.query({ name, text, values: params, query_timeout: timeoutMs } as pg.QueryConfig)).rows as Row[];
+      try {
+        return (await client.query({ name, text, values: params, query_timeout: timeoutMs } as pg.QueryConfig)).rows as Row[];
+      } catch (err) {
+        // 26000 / 42P05: the statement this connection prepared is not (or already) on the server
+        // connection that ran it: a transaction-mode pooler the URL did not reveal. Stop naming
+        // statements; outside a transaction nothing ran, so run it again unnamed.
+        if (!name || !(err instanceof pg.DatabaseError) || (err.code !== "26000" && err.code !== "42P05")) throw err;
+        this.#unnamed = true;
+        if (!(on instanceof pg.Pool)) throw err;
+        return (await client.query({ text, values: params, query_timeout: timeoutMs } as pg.QueryConfig)).rows as Row[];
+      }
     };
     if (!(on instanceof pg.Pool)) return (text, params) => run(on, text, params);
     return async (text, params) => {
@@ -153,7 +174,7 @@ export class PostgresTransport implements SqlTransport {
     let client: pg.Client | undefined;
     let stopped = false;
     let retry: ReturnType<typeof setTimeout> | undefined;
-    const open = async (): Promise<void> => {
+    const open = async (probe = false): Promise<void> => {
       const c = new pg.Client(this.#connection.connectionString ? this.#connection : (this.pool.options as pg.ClientConfig));
       c.on("notification", (m) => m.channel === channel && onNotify(m.payload ?? ""));
       c.on("error", () => {}); // followed by "end"
@@ -165,6 +186,14 @@ export class PostgresTransport implements SqlTransport {
       });
       await c.connect();
       await c.query(`listen ${pg.escapeIdentifier(channel)}`);
+      if (probe && !(await this.#hearsItself(c))) {
+        // Best effort: a pooler's server connection would otherwise keep the LISTEN for its next client.
+        await c.query("unlisten *").catch(() => {});
+        await c.end().catch(() => {});
+        throw new TaskwardenError("LISTEN got no notification back: a transaction-mode pooler between here and the database?", {
+          hint: "Workers poll instead. Add ?pgbouncer=true to a pooler's URL, or use the direct connection (port 5432) for wake-ups.",
+        });
+      }
       client = c;
     };
     const reopen = () => {
@@ -175,9 +204,9 @@ export class PostgresTransport implements SqlTransport {
       });
     };
     try {
-      await open();
+      await open(true);
     } catch (err) {
-      throw toTaskwardenError(err);
+      throw err instanceof TaskwardenError ? err : toTaskwardenError(err);
     }
     const unlisten = async () => {
       stopped = true;
@@ -187,6 +216,31 @@ export class PostgresTransport implements SqlTransport {
     };
     this.#listeners.add(unlisten);
     return unlisten;
+  }
+
+  /**
+   * Whether a NOTIFY sent from another connection reaches `c`. A transaction-mode pooler accepts
+   * LISTEN but hands the server connection on after it, so nothing ever arrives.
+   */
+  async #hearsItself(c: pg.Client): Promise<boolean> {
+    const probe = `taskwarden_probe_${randomUUID().replaceAll("-", "")}`;
+    let heard!: () => void;
+    const arrived = new Promise<void>((resolve) => (heard = resolve));
+    const onProbe = (m: pg.Notification) => m.channel === probe && heard();
+    c.on("notification", onProbe);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await c.query(`listen ${pg.escapeIdentifier(probe)}`);
+      await this.pool.query("select pg_notify($1, '')", [probe]);
+      return await Promise.race([
+        arrived.then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), LISTEN_PROBE_MS))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      c.off("notification", onProbe);
+      await c.query(`unlisten ${pg.escapeIdentifier(probe)}`).catch(() => {});
+    }
   }
 
   async close(): Promise<void> {
