@@ -3,7 +3,7 @@
 // with SIGKILL mid-task to show the reaper.
 import { loadConfig } from "../config.ts";
 import { connect } from "../rpc/index.ts";
-import { Worker } from "../worker/index.ts";
+import { exitCodeOf, Worker } from "../worker/index.ts";
 import type { DemoPayload } from "./demo.ts";
 
 const config = loadConfig();
@@ -44,8 +44,10 @@ try {
 } catch (err) {
   // The SDK has logged it; one line here, not a stack trace.
   process.stderr.write(`demo worker ${worker.workerId}: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  process.exitCode = exitCodeOf(err);
 } finally {
-  await tw.close().catch(() => {});
+  // The library never exits; this entry point does, without waiting on a pool a cut connection holds.
+  await Promise.race([tw.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
   if (process.connected) process.disconnect?.();
+  process.exit();
 }

@@ -5,6 +5,7 @@
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import { Taskwarden, type HeartbeatResult } from "../rpc/client.ts";
+import { timedClient } from "./timed.ts";
 import type { RpcTransport } from "../rpc/transport.ts";
 import { workerIdVariable } from "../config.ts";
 import { log as rootLog, type Logger } from "../log.ts";
@@ -24,12 +25,27 @@ export interface WorkerHeartbeatOptions {
   metadata?: Record<string, unknown>;
   /** The task ids to renew on each beat (the Worker's in-flight set). Default: what updateTask was given. */
   heldTaskIds?: () => number[];
+  /**
+   * The claims to renew on each beat, (task id, lease token): a task is renewed only while that
+   * token is still its claim, so a task taken back and claimed again is never renewed for the old
+   * claim. Takes precedence over heldTaskIds.
+   */
+  heldClaims?: () => { id: number; token: string }[];
+  /** Every successful answer, with when its request was sent (performance.now()) and the claims it listed. */
+  onAnswer?: (result: HeartbeatResult, beat: { sentAt: number; claims: { id: number; token: string }[] }) => void;
+  /** Metadata computed at each beat, merged over `metadata` (e.g. stuck handlers). */
+  liveMetadata?: () => Record<string, unknown>;
+  /** Milliseconds a beat may take before it counts as failed (default 80 % of the interval, at least 500 ms). */
+  timeoutMs?: number;
   onStopRequested?: (reason: string, result: HeartbeatResult) => void;
   onLostTasks?: (taskIds: number[], result: HeartbeatResult) => void;
   logger?: Logger;
 }
 
 let generated = 0;
+
+/** The timeout of the first beat and of stop_worker: a stopping worker must end even when the database is unreachable. */
+const STOP_TIMEOUT_MS = 10_000;
 
 /** The least time between two status-change reports (reportSoon). */
 const STATUS_REPORT_GAP_MS = 1000;
@@ -64,6 +80,8 @@ export class WorkerHeartbeat {
 
   readonly #opts: WorkerHeartbeatOptions;
   readonly #intervalMs: number;
+  readonly #beatTw: Taskwarden;
+  readonly #startTw: Taskwarden;
   readonly #log: Logger;
   #held: number[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -82,6 +100,13 @@ export class WorkerHeartbeat {
     const interval = options.intervalSeconds ?? 30;
     if (!(interval > 0)) throw new TypeError(`intervalSeconds must be > 0 (got ${interval})`);
     this.#intervalMs = interval * 1000;
+    // Below the interval: a beat that hangs on a dead link must fail (and be logged and retried)
+    // before the next one is due, and long before the leases it renews run out. The 500 ms floor
+    // is for the sub-second intervals of tests; beats never overlap, so a slow one only delays.
+    this.#beatTw = timedClient(this.tw, options.timeoutMs ?? Math.max(this.#intervalMs * 0.8, 500));
+    // The first beat may open the connection and read the function signatures: it gets the
+    // timeout of any other call (start() retries it while the database is unreachable).
+    this.#startTw = timedClient(this.tw, Math.max(options.timeoutMs ?? 0, STOP_TIMEOUT_MS));
     this.#log = options.logger ?? rootLog.child({ worker_id: this.workerId, worker_type: this.workerType });
   }
 
@@ -89,7 +114,7 @@ export class WorkerHeartbeat {
   async start(status: WorkerStatus = "idle"): Promise<HeartbeatResult> {
     this.status = status;
     this.#running = true;
-    const result = await this.#send(true);
+    const result = await this.#send(true, this.#startTw);
     this.#schedule(this.#intervalMs);
     return result!;
   }
@@ -167,22 +192,26 @@ export class WorkerHeartbeat {
     this.#timer.unref?.();
   }
 
-  async #send(throwOnError: boolean): Promise<HeartbeatResult | undefined> {
-    const held = this.#opts.heldTaskIds ? this.#opts.heldTaskIds() : this.#held;
-    this.#lastSentAt = performance.now();
+  async #send(throwOnError: boolean, via: Taskwarden = this.#beatTw): Promise<HeartbeatResult | undefined> {
+    const claims = this.#opts.heldClaims?.();
+    const held = claims ? claims.map((c) => c.id) : this.#opts.heldTaskIds ? this.#opts.heldTaskIds() : this.#held;
+    const sentAt = performance.now();
+    this.#lastSentAt = sentAt;
     let result: HeartbeatResult;
     try {
-      result = await this.tw.upsertWorkerHeartbeat({
+      const args = {
         worker_id: this.workerId,
         worker_type: this.workerType,
         status: this.status,
         current_run_id: this.currentRunId,
         current_task: this.currentTask,
         held_task_ids: held,
+        ...(claims ? { held_lease_tokens: claims.map((c) => c.token) } : {}),
         lease_seconds: this.#opts.leaseSeconds ?? null,
-        metadata: { host: hostname(), pid: process.pid, ...this.#opts.metadata },
+        metadata: { host: hostname(), pid: process.pid, ...this.#opts.metadata, ...this.#opts.liveMetadata?.() },
         run_filter_id: this.#opts.runFilterId ?? null,
-      });
+      };
+      result = await via.upsertWorkerHeartbeat(args as Parameters<Taskwarden["upsertWorkerHeartbeat"]>[0]);
     } catch (err) {
       if (throwOnError) throw err;
       this.failures++;
@@ -192,6 +221,7 @@ export class WorkerHeartbeat {
     if (this.failures > 0) this.#log.info({ failures: this.failures }, "heartbeat recovered");
     this.failures = 0;
     this.lastResult = result;
+    this.#opts.onAnswer?.(result, { sentAt, claims: claims ?? [] });
     if (result.lost_task_ids.length > 0) {
       this.#held = this.#held.filter((id) => !result.lost_task_ids.includes(id));
       this.#opts.onLostTasks?.(result.lost_task_ids, result);
@@ -215,6 +245,6 @@ export class WorkerHeartbeat {
     await this.#queued?.catch(() => {});
     await this.#inflight?.catch(() => {});
     this.status = "stopped";
-    return this.tw.stopWorker({ worker_id: this.workerId, release_tasks: opts.releaseTasks ?? true });
+    return timedClient(this.tw, STOP_TIMEOUT_MS).stopWorker({ worker_id: this.workerId, release_tasks: opts.releaseTasks ?? true });
   }
 }

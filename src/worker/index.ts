@@ -5,15 +5,20 @@ import type { RpcTransport } from "../rpc/transport.ts";
 
 export {
   Worker,
+  CALL_TIMEOUT_MS,
   LeaseLostError,
   NonRetryableError,
   TaskTimeoutError,
   WorkerShutdownError,
+  WorkerFatalError,
+  exitCodeOf,
   type TaskContext,
   type TaskHandler,
   type WorkerOptions,
   type WorkerSummary,
 } from "./worker.ts";
+export { fenceMargin, FENCE_MARGIN_FLOOR_MS, FENCE_MARGIN_FRACTION } from "./lease-clock.ts";
+export type { StuckHandler } from "./runner.ts";
 export { WorkerHeartbeat, makeWorkerId, type WorkerHeartbeatOptions, type WorkerStatus } from "./heartbeat.ts";
 
 /**
