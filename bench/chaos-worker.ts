@@ -1,16 +1,18 @@
-// One chaos worker process: the SDK's Worker over a direct connection, whose handler writes one
-// row into chaos_results IN THE SAME TRANSACTION as complete_task (ctx.transaction). If the lease
-// was lost meanwhile (the process was frozen, the reaper took the task back) the fence raises,
-// the transaction rolls back, and the result row never exists: exactly-once effects.
+// One chaos worker process: the SDK's Worker over a direct connection (through the driver's fault
+// proxy), whose handler writes one row into chaos_results IN THE SAME TRANSACTION as
+// complete_task (ctx.transaction). If the lease was lost meanwhile (the process was frozen or cut
+// off, the reaper or an operator took the task back) the fence raises, the transaction rolls back,
+// and the result row never exists: exactly-once effects.
 //
-// It prints one JSON line per event the driver counts ({"event":"ready"|"refused"|
-// "unique_violation_by_holder"|"stopped", ...}); SDK logs go to stderr. Configured by environment:
-// DATABASE_URL, CHAOS_CONCURRENCY, CHAOS_WORK_MS, CHAOS_LEASE_S, CHAOS_HEARTBEAT_S, CHAOS_LOG_LEVEL.
+// It prints one JSON line per event the driver counts ({"event":"ready"|"exec_start"|"exec_end"|
+// "refused"|"aborted_lost"|"unique_violation_by_holder"|"stopped", ...}); SDK logs go to stderr.
+// Configured by environment: DATABASE_URL, CHAOS_CONCURRENCY, CHAOS_WORK_MS, CHAOS_LEASE_S,
+// CHAOS_HEARTBEAT_S, CHAOS_LOG_LEVEL.
 import { pino } from "pino";
 import { createLogger } from "../src/log.ts";
 import { PostgresTransport } from "../src/rpc/postgres.ts";
 import { TaskwardenError } from "../src/rpc/transport.ts";
-import { Worker } from "../src/worker/worker.ts";
+import { exitCodeOf, LeaseLostError, Worker } from "../src/worker/index.ts";
 import { CHAOS_TASK_TYPE } from "./chaos.ts";
 import { exitWithParent } from "./lib/proc.ts";
 
@@ -27,12 +29,23 @@ const workMs = env("CHAOS_WORK_MS", 100);
 const emit = (event: string, fields: Record<string, unknown> = {}) =>
   process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
 
-const transport = new PostgresTransport({ url, max: 4 });
+// Short connect and statement timeouts: a partition (dropped bytes) must fail calls quickly so
+// they are retried, not hang on connections the proxy black-holes.
+const transport = new PostgresTransport({ url, max: 4, connectTimeoutMs: 2000 });
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+  });
+}
+
 const worker = new Worker({
   type: CHAOS_TASK_TYPE,
   rpc: transport,
   concurrency: env("CHAOS_CONCURRENCY", 4),
-  leaseSeconds: env("CHAOS_LEASE_S", 3),
+  leaseSeconds: env("CHAOS_LEASE_S", 5),
   heartbeatSeconds: env("CHAOS_HEARTBEAT_S", 1),
   idleSleep: 200,
   // At the final SIGTERM every task is done; a handler still "in flight" then is stuck on a
@@ -40,14 +53,35 @@ const worker = new Worker({
   shutdownGraceMs: 5000,
   logger: createLogger({ level: process.env.CHAOS_LOG_LEVEL === "info" ? "info" : "error", destination: pino.destination(2) }),
   handler: async (task, ctx) => {
-    // Simulated work; deliberately deaf to ctx.signal, like a zombie: the fence must stop it.
-    await new Promise((r) => setTimeout(r, workMs * (0.5 + Math.random())));
+    // Every execution's start and end, on the wall clock (one host): the driver checks that no
+    // two executions of one task overlap.
+    const start = Date.now();
+    emit("exec_start", { task_id: task.id, worker_id: ctx.workerId, at: start });
+    let outcome = "completed";
     try {
-      return await ctx.transaction(async (tx) => {
-        await tx.query("insert into public.chaos_results (task_id, worker_id) values ($1::bigint, $2::text)", [task.id, ctx.workerId]);
-        return { by: ctx.workerId };
-      });
+      await sleep(workMs * (0.5 + Math.random()), ctx.signal);
+      // Retried through short outages (a partition that heals, a restart) for as long as the
+      // claim is ours: the signal ends it.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await ctx.transaction(
+            async (tx) => {
+              await tx.query("insert into public.chaos_results (task_id, worker_id) values ($1::bigint, $2::text)", [task.id, ctx.workerId]);
+              return { by: ctx.workerId };
+            },
+            { statementTimeoutMs: 2000 },
+          );
+        } catch (err) {
+          if (err instanceof TaskwardenError && err.transient && !ctx.signal.aborted && attempt < 50) {
+            await sleep(200, ctx.signal);
+            continue;
+          }
+          throw err;
+        }
+      }
     } catch (err) {
+      outcome = err instanceof Error ? err.name : "error";
+      if (err instanceof LeaseLostError) emit("aborted_lost", { task_id: task.id });
       if (err instanceof TaskwardenError && err.leaseLost) emit("refused", { task_id: task.id, by: "fence" });
       if (err instanceof TaskwardenError && err.sqlstate === "23505") {
         // The row exists already. A zombie meets it when the task's new holder committed first:
@@ -60,6 +94,8 @@ const worker = new Worker({
         emit(row?.mine ? "unique_violation_by_holder" : "refused", { task_id: task.id, by: "unique_key" });
       }
       throw err;
+    } finally {
+      emit("exec_end", { task_id: task.id, worker_id: ctx.workerId, start, at: Date.now(), outcome });
     }
   },
 });
@@ -77,13 +113,14 @@ exitWithParent();
 
 const done = worker.start();
 emit("ready", { worker_id: worker.workerId, pid: process.pid });
+// The library never exits; this entry point does, with the code a supervisor would see.
 done.then(
   (summary) => {
     emit("stopped", { ...summary });
-    return transport.close().then(() => process.exit(0));
+    return Promise.race([transport.close(), new Promise((r) => setTimeout(r, 2000))]).then(() => process.exit(0));
   },
   (err) => {
     emit("crashed", { error: String(err) });
-    process.exit(1);
+    process.exit(exitCodeOf(err));
   },
 );

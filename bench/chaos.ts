@@ -1,12 +1,17 @@
 // The chaos run: real worker processes (bench/chaos-worker.ts, built on the SDK's Worker) drain
 // a queue whose handler writes one result row per task in the same transaction as
 // complete_task, while a driver SIGKILLs workers and starts replacements, SIGSTOPs one past its
-// lease and resumes it, and restarts Postgres once. At the end every task must be completed
-// exactly once, with exactly one result row, and nothing may be left running.
+// lease and resumes it, cuts single workers off the database (each talks through its own TCP
+// fault proxy: silently dropped bytes, or refused connections), requeues running tasks as an
+// operator would, and restarts Postgres once. At the end every task must be completed exactly
+// once, with exactly one result row, nothing may be left running, and no two executions of one
+// task may have overlapped in time.
 import type { ChildProcess } from "node:child_process";
 import { Taskwarden } from "../src/rpc/client.ts";
 import { PostgresTransport } from "../src/rpc/postgres.ts";
 import { ReaperLoop } from "../src/reaper/loop.ts";
+import { fenceMargin } from "../src/worker/lease-clock.ts";
+import { startProxy, type FaultProxy } from "../test/support/proxy.ts";
 import { connect, type Sql } from "./lib/db.ts";
 import { killAndWait, spawnTs } from "./lib/proc.ts";
 import { median, sleep } from "./lib/stats.ts";
@@ -55,6 +60,21 @@ export interface ChaosReport {
   refusedZombieCompletions: { fence: number; uniqueKey: number };
   /** Unique violations met by a worker that still held the lease: a task's effect committed twice. Must be 0. */
   uniqueViolationsByLeaseHolder: number;
+  /** Handlers the SDK aborted because their claim was lost or past its local deadline, before any write was refused. */
+  abortedOnLostLease: number;
+  /** The self-fence margin of the run's lease (ms). */
+  selfFenceMarginMs: number;
+  /** Single workers cut off the database through their proxy: by mode, and the longest (s). */
+  partitions: { dropped: number; refused: number; longestSeconds: number };
+  /** Longest partition after which the cut-off worker still committed a task it held when it was cut (s). */
+  longestPartitionThenDeliveredSeconds: number | null;
+  /** Running tasks requeued by the driver as an operator (requeue_task). */
+  operatorRequeues: number;
+  /** Handler executions seen (exec_start lines) and pairs of executions of one task that overlapped in time. Must be 0. */
+  executions: number;
+  overlappingExecutions: number;
+  /** Executions whose process was frozen (SIGSTOP) while they ran: a paused process cannot fence itself; not counted as overlaps. */
+  pausedExecutions: number;
   /**
    * Seconds from a kill or freeze until every task the victim held was completed (by anyone).
    * A requeued task waits for its retry delay and then queues behind older due tasks (claims go
@@ -82,6 +102,13 @@ export interface ChaosReport {
 
 interface ChaosWorker {
   child: ChildProcess;
+  proxy: FaultProxy;
+  /** Partitioned right now. */
+  cut: boolean;
+  /** Wall-clock windows during which the process was frozen. */
+  frozenWindows: [number, number][];
+  /** Wall-clock time of its exit. */
+  exitedAt: number | undefined;
   workerId: string | undefined;
   frozen: boolean;
   exited: boolean;
@@ -100,6 +127,22 @@ export interface Crash {
   workerId: string | undefined;
   exit: string;
   error: string;
+}
+
+interface Execution {
+  taskId: number;
+  workerId: string;
+  start: number;
+  end: number | undefined;
+  worker: ChaosWorker;
+}
+
+interface Partition {
+  workerId: string;
+  mode: "drop" | "refuse";
+  at: number;
+  seconds: number;
+  taskIds: number[];
 }
 
 interface PendingRecovery {
@@ -142,7 +185,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const concurrency = o.concurrency ?? 4;
   // Work per task sized so the queue lasts about the chaos window: the faults hit work in flight.
   const workMs = Math.max(20, Math.round(((o.workers * concurrency * o.durationSeconds) / o.tasks) * 800));
-  const leaseSeconds = 3;
+  // A 5 s lease (and dead_worker_seconds 5): a fence margin of 2 s leaves 3 s, three 1 s beats.
+  const leaseSeconds = 5;
   const sql = connect(o.url, 2);
   const tw = new Taskwarden(new PostgresTransport({ url: o.url, max: 2 }));
   const reaper = new ReaperLoop({ client: tw, intervalMs: 1000, source: "chaos", onError: () => {} });
@@ -151,6 +195,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const recoveries: number[] = [];
   const takeBacks: number[] = [];
   const refused = { fence: 0, uniqueKey: 0 };
+  let abortedOnLostLease = 0;
+  const executions: Execution[] = [];
+  const openExecutions = new Map<string, Execution>();
+  const partitions: Partition[] = [];
+  let operatorRequeues = 0;
   let uniqueViolations = 0;
   let kills = 0;
   let freezes = 0;
@@ -159,15 +208,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const crashes: Crash[] = [];
   let stopping = false;
 
-  const spawnWorker = (): ChaosWorker => {
+  const workerUrl = o.workerUrl ?? o.url;
+  const target = new URL(workerUrl);
+  const spawnWorker = async (): Promise<ChaosWorker> => {
+    // Each worker reaches Postgres through a proxy of its own, so one can be cut off alone.
+    const proxy = await startProxy({ host: target.hostname, port: Number(target.port || 5432) });
     const child = spawnTs(WORKER_SCRIPT, [], {
-      DATABASE_URL: o.workerUrl ?? o.url,
+      DATABASE_URL: proxy.url(workerUrl),
       CHAOS_CONCURRENCY: String(concurrency),
       CHAOS_WORK_MS: String(workMs),
       CHAOS_LEASE_S: String(leaseSeconds),
       CHAOS_HEARTBEAT_S: "1",
     });
-    const w: ChaosWorker = { child, workerId: undefined, frozen: false, exited: false, endedByDriver: false, terminated: false, stderr: "" };
+    const w: ChaosWorker = {
+      child, proxy, cut: false, frozenWindows: [], exitedAt: undefined,
+      workerId: undefined, frozen: false, exited: false, endedByDriver: false, terminated: false, stderr: "",
+    };
     let buffer = "";
     child.stdout!.on("data", (chunk: Buffer) => {
       buffer += chunk.toString();
@@ -175,16 +231,29 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       buffer = lines.pop()!;
       for (const line of lines) {
         if (!line.startsWith("{")) continue;
-        const e = JSON.parse(line) as { event: string; worker_id?: string; by?: "fence" | "unique_key" };
+        const e = JSON.parse(line) as { event: string; worker_id?: string; by?: "fence" | "unique_key"; task_id?: number; at?: number; start?: number };
         if (e.event === "ready") w.workerId = e.worker_id;
         else if (e.event === "refused") refused[e.by === "unique_key" ? "uniqueKey" : "fence"]++;
         else if (e.event === "unique_violation_by_holder") uniqueViolations++;
+        else if (e.event === "aborted_lost") abortedOnLostLease++;
+        else if (e.event === "exec_start") {
+          const x: Execution = { taskId: e.task_id!, workerId: e.worker_id!, start: e.at!, end: undefined, worker: w };
+          executions.push(x);
+          openExecutions.set(`${e.worker_id}/${e.task_id}/${e.at}`, x);
+        } else if (e.event === "exec_end") {
+          const key = `${e.worker_id}/${e.task_id}/${e.start}`;
+          const x = openExecutions.get(key);
+          if (x) x.end = e.at;
+          openExecutions.delete(key);
+        }
       }
     });
     // SDK errors during the chaos are expected (the database restarts); kept for the failure report.
     child.stderr!.on("data", (chunk: Buffer) => (w.stderr = (w.stderr + chunk.toString()).slice(-20000)));
     child.on("exit", (code, signal) => {
       w.exited = true;
+      w.exitedAt = Date.now();
+      void proxy.close();
       if (w.endedByDriver || stopping) return;
       const crash: Crash = {
         workerId: w.workerId,
@@ -193,13 +262,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       };
       crashes.push(crash);
       log(`chaos: ${elapsed().toFixed(1)} s worker ${w.workerId} crashed (${crash.exit}); restarting it`);
-      spawnWorker();
+      void spawnWorker();
     });
     workers.push(w);
     return w;
   };
 
-  const live = () => workers.filter((w) => !w.exited && !w.frozen && w.workerId !== undefined);
+  const live = () => workers.filter((w) => !w.exited && !w.frozen && !w.cut && w.workerId !== undefined);
   const heldBy = (workerId: string) =>
     retrying(async () =>
       (await sql`select id from taskwarden.tasks where status = 'running' and owner_id = ${workerId}`).map((r) => Number(r.id)),
@@ -212,14 +281,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await sql`create table if not exists public.chaos_results (
       task_id bigint primary key, worker_id text not null, at timestamptz not null default clock_timestamp())`;
     // Fast failure detection, quick retries: the chaos window is short.
-    await sql`update taskwarden.settings set value = '3' where key = 'dead_worker_seconds'`;
+    await sql`update taskwarden.settings set value = ${String(leaseSeconds)} where key = 'dead_worker_seconds'`;
     await sql`update taskwarden.settings set value = '1' where key = 'retry_base_seconds'`;
     log(`chaos: seed ${seed}, ${o.tasks} tasks, ${o.workers} workers x ${concurrency}, ~${workMs} ms of work per task`);
-    for (let i = 0; i < o.workers; i++) spawnWorker();
+    for (let i = 0; i < o.workers; i++) await spawnWorker();
     reaper.start();
     // The chaos clock starts when every worker is up.
     while (live().length < o.workers) {
-      if (elapsed() > 60) throw new Error(`only ${live().length} of ${o.workers} workers started within 60 s`);
+      if (elapsed() > 120) throw new Error(`only ${live().length} of ${o.workers} workers started within 120 s`);
       await sleep(50);
     }
     const startupSeconds = elapsed();
@@ -264,8 +333,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const killEvery = Math.max(1.2, o.durationSeconds / 15);
     const freezeEvery = Math.max(5, o.durationSeconds / 4);
     const freezeMs = (leaseSeconds + 1.5) * 1000;
+    // Partitions from 1 s (healed before the self-fence) to past the lease (the reaper takes over).
+    const partitionEvery = Math.max(2.5, o.durationSeconds / 10);
+    const requeueEvery = Math.max(1, o.durationSeconds / 20);
     let nextKill = at(killEvery * (0.5 + random()));
     let nextFreeze = at(o.durationSeconds * 0.1);
+    let nextPartition = at(o.durationSeconds * 0.05);
+    let nextRequeue = at(o.durationSeconds * 0.15);
+    let partitionCount = 0;
     let restartAt: number | null = at(o.durationSeconds * 0.45);
     const thaws: Promise<void>[] = [];
     while (performance.now() < at(o.durationSeconds)) {
@@ -295,11 +370,47 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           freezes++;
           pending.push({ what: `freeze ${w.workerId}`, at: performance.now(), owner: w.workerId!, taskIds: held });
           log(`chaos: ${elapsed().toFixed(1)} s SIGSTOP ${w.workerId} holding ${held.length} tasks, for ${freezeMs} ms`);
+          const frozenAt = Date.now();
           thaws.push(
             sleep(freezeMs).then(() => {
               if (!w.exited) w.child.kill("SIGCONT");
               w.frozen = false;
+              w.frozenWindows.push([frozenAt, Date.now()]);
             }),
+          );
+        }
+      } else if (now >= nextPartition) {
+        nextPartition = now + partitionEvery * (0.5 + random()) * 1000;
+        const candidates = live();
+        if (candidates.length > 1) {
+          const w = candidates[Math.floor(random() * candidates.length)];
+          const held = await heldBy(w.workerId!);
+          // Mostly silent drops (the failure no error announces), every third one refused.
+          const mode = partitionCount++ % 3 === 2 ? "refuse" : "drop";
+          const seconds = 1 + random() * (leaseSeconds + 3);
+          w.cut = true;
+          if (mode === "drop") w.proxy.drop();
+          else await w.proxy.refuse();
+          const p: Partition = { workerId: w.workerId!, mode, at: Date.now(), seconds, taskIds: held };
+          partitions.push(p);
+          pending.push({ what: `partition ${w.workerId}`, at: performance.now(), owner: w.workerId!, taskIds: held });
+          log(`chaos: ${elapsed().toFixed(1)} s ${mode === "drop" ? "dropping the bytes of" : "refusing"} ${w.workerId} holding ${held.length} tasks, for ${seconds.toFixed(1)} s`);
+          thaws.push(
+            sleep(seconds * 1000).then(async () => {
+              await w.proxy.heal().catch(() => {});
+              w.cut = false;
+            }),
+          );
+        }
+      } else if (now >= nextRequeue) {
+        nextRequeue = now + requeueEvery * (0.5 + random()) * 1000;
+        // An operator takes a running task back (requeue_task): its holder learns it at its next
+        // beat and must stop before anyone runs it again.
+        const running = await retrying(() => sql`select id from taskwarden.tasks where status = 'running' order by random() limit 1`);
+        if (running.length > 0) {
+          await retrying(() => tw.requeueTask({ task_id: Number(running[0].id), reason: "chaos operator" }), 3).then(
+            () => operatorRequeues++,
+            () => {},
           );
         }
       } else if (now >= nextKill) {
@@ -314,7 +425,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           kills++;
           pending.push({ what: `kill ${w.workerId}`, at: t, owner: w.workerId!, taskIds: held });
           log(`chaos: ${elapsed().toFixed(1)} s SIGKILL ${w.workerId} holding ${held.length} tasks; starting a replacement`);
-          spawnWorker();
+          await spawnWorker();
         }
       }
       await sleep(50);
@@ -349,8 +460,32 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         }),
     );
 
+    // Executions: every pair of one task's executions must be disjoint in time. A killed
+    // process's open executions end at its exit; one whose process was frozen while it ran is
+    // set apart (no code ran while it was stopped; its write is refused by the fence).
+    const overlap = checkOverlaps(executions);
+    const deliveredAfter = await retrying(async () => {
+      let longest: number | null = null;
+      for (const p of partitions) {
+        if (p.taskIds.length === 0) continue;
+        const [r] = await sql`select count(*)::int as n from taskwarden.task_events
+                              where task_id = any(${p.taskIds}::bigint[]) and event = 'completed' and worker_id = ${p.workerId}
+                                and created_at >= to_timestamp(${(p.at + p.seconds * 1000) / 1000})`;
+        if (r.n > 0 && (longest === null || p.seconds > longest)) longest = p.seconds;
+      }
+      return longest;
+    });
+    for (const w of workers) await w.proxy.close().catch(() => {});
+
     const report = await finalReport(sql, {
       seed, startupSeconds, totalSeconds, kills, freezes, restarts, restartRecovery, refused, uniqueViolations, recoveries, takeBacks, o, crashes,
+      abortedOnLostLease, overlap, operatorRequeues, deliveredAfter,
+      selfFenceMarginMs: fenceMargin(leaseSeconds * 1000),
+      partitions: {
+        dropped: partitions.filter((p) => p.mode === "drop").length,
+        refused: partitions.filter((p) => p.mode === "refuse").length,
+        longestSeconds: partitions.length ? Math.max(...partitions.map((p) => p.seconds)) : 0,
+      },
       terminated: workers.filter((w) => w.terminated).map((w) => ({ workerId: w.workerId, exit: String(w.child.signalCode ?? w.child.exitCode) })),
     });
     if (!report.ok) {
@@ -364,6 +499,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     stopping = true;
     await reaper.stop().catch(() => {});
     for (const w of workers) {
+      await w.proxy.close().catch(() => {});
       if (w.exited) continue;
       w.child.kill("SIGCONT");
       await killAndWait(w.child, "SIGKILL");
@@ -371,6 +507,38 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await tw.close().catch(() => {});
     await sql.end({ timeout: 5 }).catch(() => {});
   }
+}
+
+/** Pairs of executions of one task that overlapped in time, and executions set apart because their process was frozen. */
+export function checkOverlaps(
+  executions: (Omit<Execution, "worker"> & { worker: Pick<ChaosWorker, "frozenWindows" | "exitedAt"> })[],
+): { executions: number; overlapping: number; paused: number; examples: string[] } {
+  const byTask = new Map<number, { start: number; end: number; who: string }[]>();
+  let paused = 0;
+  for (const x of executions) {
+    const end = x.end ?? x.worker.exitedAt ?? Date.now();
+    if (x.worker.frozenWindows.some(([a, b]) => a < end && b > x.start)) {
+      paused++;
+      continue;
+    }
+    const list = byTask.get(x.taskId) ?? [];
+    list.push({ start: x.start, end, who: x.workerId });
+    byTask.set(x.taskId, list);
+  }
+  let overlapping = 0;
+  const examples: string[] = [];
+  for (const [id, list] of byTask) {
+    list.sort((a, b) => a.start - b.start);
+    for (let i = 0; i < list.length; i++) {
+      for (let j = i + 1; j < list.length && list[j].start < list[i].end; j++) {
+        overlapping++;
+        if (examples.length < 5) {
+          examples.push(`task ${id}: ${list[i].who} ${list[i].start}..${list[i].end} and ${list[j].who} ${list[j].start}..${list[j].end}`);
+        }
+      }
+    }
+  }
+  return { executions: executions.length, overlapping, paused, examples };
 }
 
 export interface Outcome {
@@ -454,6 +622,12 @@ async function finalReport(
     o: ChaosOptions;
     crashes: Crash[];
     terminated: { workerId: string | undefined; exit: string }[];
+    abortedOnLostLease: number;
+    overlap: ReturnType<typeof checkOverlaps>;
+    operatorRequeues: number;
+    deliveredAfter: number | null;
+    selfFenceMarginMs: number;
+    partitions: ChaosReport["partitions"];
   },
 ): Promise<ChaosReport> {
   const outcome = await checkOutcome(sql, {
@@ -466,8 +640,14 @@ async function finalReport(
   for (const c of r.crashes) {
     failures.push(`worker ${c.workerId} crashed (${c.exit}): ${c.error}`);
   }
-  if (!(r.kills > 0 && r.freezes > 0 && r.restarts === 1)) {
-    failures.push(`chaos did not happen as planned (kills ${r.kills}, freezes ${r.freezes}, restarts ${r.restarts})`);
+  if (r.overlap.overlapping !== 0) {
+    failures.push(`${r.overlap.overlapping} pairs of executions of one task overlapped in time: ${r.overlap.examples.join("; ")}`);
+  }
+  if (!(r.kills > 0 && r.freezes > 0 && r.restarts === 1 && r.partitions.dropped > 0 && r.operatorRequeues > 0)) {
+    failures.push(
+      `chaos did not happen as planned (kills ${r.kills}, freezes ${r.freezes}, restarts ${r.restarts}, ` +
+        `partitions ${r.partitions.dropped} dropped + ${r.partitions.refused} refused, operator requeues ${r.operatorRequeues})`,
+    );
   }
   return {
     seed: r.seed,
@@ -485,6 +665,14 @@ async function finalReport(
     released: outcome.released,
     refusedZombieCompletions: r.refused,
     uniqueViolationsByLeaseHolder: r.uniqueViolations,
+    abortedOnLostLease: r.abortedOnLostLease,
+    selfFenceMarginMs: r.selfFenceMarginMs,
+    partitions: r.partitions,
+    longestPartitionThenDeliveredSeconds: r.deliveredAfter,
+    operatorRequeues: r.operatorRequeues,
+    executions: r.overlap.executions,
+    overlappingExecutions: r.overlap.overlapping,
+    pausedExecutions: r.overlap.paused,
     slowestRecoverySeconds: r.recoveries.length ? Math.max(...r.recoveries) : 0,
     medianRecoverySeconds: r.recoveries.length ? median(r.recoveries) : 0,
     slowestTakeBackSeconds: r.takeBacks.length ? Math.max(...r.takeBacks) : 0,

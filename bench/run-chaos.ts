@@ -1,5 +1,7 @@
-// `npm run chaos`: 8 worker processes, 10,000 tasks, 60 s of SIGKILL / SIGSTOP / a Postgres
-// restart on a private cluster of its own, then the exactly-once checks. Exit code 1 when a check fails.
+// `npm run chaos`: 8 worker processes, 10,000 tasks, 60 s of SIGKILL / SIGSTOP / network
+// partitions of single workers (dropped bytes, refused connections) / operator requeues / a Postgres
+// restart on a private cluster of its own, then the exactly-once and no-overlap checks. Exit code 1
+// when a check fails.
 //
 //   npm run chaos -- --tasks=10000 --workers=8 --seconds=60 --seed=123
 import { parseArgs } from "node:util";
@@ -50,6 +52,9 @@ try {
       `  worker crashes ${report.crashes.length}` +
         (report.crashes.length ? " (restarted)" : ""),
       `  requeues: ${requeued}; released ${report.released}; refused zombie completions ${report.refusedZombieCompletions.fence} by the fence + ${report.refusedZombieCompletions.uniqueKey} by the unique key; unique violations met by a lease holder ${report.uniqueViolationsByLeaseHolder}`,
+      `  self-fence margin ${report.selfFenceMarginMs} ms; partitions ${report.partitions.dropped} dropped + ${report.partitions.refused} refused (longest ${report.partitions.longestSeconds.toFixed(1)} s; ` +
+        `longest after which the cut-off worker still delivered a held task: ${report.longestPartitionThenDeliveredSeconds?.toFixed(1) ?? "-"} s); operator requeues ${report.operatorRequeues}`,
+      `  executions ${report.executions}: overlapping ${report.overlappingExecutions}, paused by SIGSTOP ${report.pausedExecutions}; handlers stopped by the SDK on a lost lease ${report.abortedOnLostLease}`,
       `  taken back (kill or freeze until none of the victim's tasks runs under it): slowest ${report.slowestTakeBackSeconds.toFixed(2)} s, median ${report.medianTakeBackSeconds.toFixed(2)} s`,
       `  recovery (kill or freeze until the victim's tasks are completed): slowest ${report.slowestRecoverySeconds.toFixed(2)} s, median ${report.medianRecoverySeconds.toFixed(2)} s; max attempts of a task ${report.maxAttempts}`,
       `  final: ${JSON.stringify(report.final.statuses)}, ${report.final.results} result rows (${report.final.distinctResults} distinct), ` +

@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkOutcome, runChaos, type ChaosReport } from "../bench/chaos.ts";
+import { checkOutcome, checkOverlaps, runChaos, type ChaosReport } from "../bench/chaos.ts";
 import { privateCluster } from "../bench/lib/cluster.ts";
 import { connect } from "../bench/lib/db.ts";
 import { cloneTemplate, type Cluster } from "./support/cluster.ts";
@@ -25,7 +25,7 @@ afterAll(async () => {
 describe("chaos", () => {
   let report: ChaosReport;
 
-  it("1,000 tasks under SIGKILL, SIGSTOP past the lease and a Postgres restart: each completed exactly once", async () => {
+  it("1,000 tasks under SIGKILL, SIGSTOP past the lease, partitions, operator requeues and a Postgres restart: each completed exactly once, no executions overlapping", async () => {
     const lines: string[] = [];
     report = await runChaos({
       url,
@@ -43,6 +43,12 @@ describe("chaos", () => {
     expect(report.kills).toBeGreaterThan(0);
     expect(report.freezes).toBeGreaterThan(0);
     expect(report.postgresRestarts).toBe(1);
+    // Single workers cut off (dropped bytes), operator requeues mid-run, and never two executions
+    // of one task at once.
+    expect(report.partitions.dropped).toBeGreaterThan(0);
+    expect(report.operatorRequeues).toBeGreaterThan(0);
+    expect(report.executions).toBeGreaterThanOrEqual(1000);
+    expect(report.overlappingExecutions).toBe(0);
     // The kills and the freeze took work away from its holders: the reaper gave it back.
     const requeued = Object.values(report.requeues).reduce((a, b) => a + b, 0);
     expect(requeued).toBeGreaterThan(0);
@@ -67,6 +73,21 @@ describe("chaos", () => {
     } finally {
       await sql.end({ timeout: 5 });
     }
+  });
+});
+
+describe("the overlap check", () => {
+  it("catches two executions of one task at once, ends a killed process's open one at its exit, and sets frozen ones apart", () => {
+    type W = { frozenWindows: [number, number][]; exitedAt: number | undefined };
+    const live: W = { frozenWindows: [], exitedAt: undefined };
+    const killed: W = { frozenWindows: [], exitedAt: 1500 };
+    const frozen: W = { frozenWindows: [[1100, 1200]], exitedAt: undefined };
+    const x = (taskId: number, workerId: string, start: number, end: number | undefined, worker: W) => ({ taskId, workerId, start, end, worker });
+    expect(checkOverlaps([x(1, "a", 1000, 2000, live), x(1, "b", 2000, 3000, live), x(2, "a", 1000, 1100, live)])).toMatchObject({ overlapping: 0, paused: 0 });
+    expect(checkOverlaps([x(1, "a", 1000, 2000, live), x(1, "b", 1999, 3000, live)])).toMatchObject({ overlapping: 1 });
+    expect(checkOverlaps([x(1, "a", 1000, undefined, killed), x(1, "b", 1400, 3000, live)])).toMatchObject({ overlapping: 1 });
+    expect(checkOverlaps([x(1, "a", 1000, undefined, killed), x(1, "b", 1500, 3000, live)])).toMatchObject({ overlapping: 0 });
+    expect(checkOverlaps([x(1, "a", 1000, 1300, frozen), x(1, "b", 1250, 3000, live)])).toMatchObject({ overlapping: 0, paused: 1 });
   });
 });
 
