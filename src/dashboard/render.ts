@@ -73,7 +73,7 @@ function workerStatus(w: WorkerView): Html {
 // already finished. What it holds comes from the tasks it owns, which is what the reaper takes back.
 function currentTask(w: WorkerView): Html {
   if (w.dead) return w.held_task ? html`<span title="still running under its lease">holds ${w.held_task}</span>` : html`<span class="muted">none held</span>`;
-  if (w.status === "stopped") return html`<span class="muted">—</span>`;
+  if (w.status === "stopped") return html`<span class="muted">${dash(null)}</span>`;
   return html`${dash(w.current_task ?? w.held_task)}`;
 }
 
