@@ -67,7 +67,7 @@ comment on function taskwarden._fence_answer(bigint, uuid, text) is 'The recorde
 
 create function taskwarden._fence_record(p_task taskwarden.tasks, p_lease_token uuid)
 returns jsonb
-language sql immutable
+language sql stable
 set search_path = ''
 as $$
   select jsonb_build_object('lease_token', p_lease_token,
