@@ -52,11 +52,16 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 // The Worker's summary counts every failed attempt; one with attempts left is retried, not failed.
 let retried = 0;
 
+// `npm start`'s demo counts a worker as dead after a few seconds without a heartbeat (the setting
+// dead_worker_seconds, kept in its database): beat well within what the database says.
+const { dead_after_seconds } = await tw.getWorkerHealthSummary();
+
 const worker = new Worker({
   type: "greet",
   rpc: tw,
   config,
   concurrency: 2,
+  heartbeatSeconds: Math.min(config.WORKER_HEARTBEAT_INTERVAL, dead_after_seconds / 3),
   handler: async (task, ctx) => {
     const { name, ms } = task.payload as { name?: string; ms?: number };
     if (!name) throw new NonRetryableError("payload.name is missing"); // retrying will not help

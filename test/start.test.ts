@@ -2,12 +2,13 @@
 // temp dir), real worker processes, a real SIGKILL, a real drain; stopped with SIGINT like a
 // terminal's Ctrl-C.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import type { Snapshot } from "../src/dashboard/data.ts";
 import { PGliteTransport } from "../src/rpc/pglite.ts";
+import { readOwnerInfo } from "../src/rpc/embedded-lock.ts";
 import { freshDatabase } from "./support/db.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -142,7 +143,8 @@ it("npm start: dashboard answers, the demo's killed worker's task is recovered a
   expect(started.output()).toMatch(/stopping \(SIGINT\)\n.*stopped\n/);
   expect(started.output()).not.toMatch(/again: exiting/);
   expect(livePids.filter(alive)).toEqual([]);
-  expect(existsSync(`${dataDir}.server.json`)).toBe(false);
+  // It let go of the directory and left no address behind.
+  expect(readOwnerInfo(dataDir)).toBeUndefined();
 
   // The workers stopped gracefully before the database closed: nothing left running, rows stopped.
   const db = await PGliteTransport.open(dataDir);

@@ -51,13 +51,15 @@ export interface OpenOptions {
   serve?: boolean;
   /** Names this process to the others: "taskwarden status". */
   role?: string;
+  /** Called once when the embedded database's owner keeps this process waiting. */
+  onWait?: (owner: OwnerInfo | undefined) => void;
 }
 
 export async function openClient(resolved: ResolvedConnection, options: OpenOptions = {}): Promise<Taskwarden> {
   return connect({
     ...resolved.config,
     migrate: options.migrate,
-    embedded: { serve: options.serve ?? false, role: options.role ?? "taskwarden" },
+    embedded: { serve: options.serve ?? false, role: options.role ?? "taskwarden", onWait: options.onWait },
   });
 }
 
@@ -73,9 +75,12 @@ export interface SharedEmbedded {
  * workers share one database that outlives any one of them. Undefined for a server database, or
  * when another process already serves the directory (the children find it themselves).
  */
-export async function shareEmbedded(resolved: ResolvedConnection, options: { role: string; reapIntervalMs?: number; onReapError?: (err: unknown) => void }): Promise<SharedEmbedded | undefined> {
+export async function shareEmbedded(
+  resolved: ResolvedConnection,
+  options: { role: string; reapIntervalMs?: number; onReapError?: (err: unknown) => void; onWait?: OpenOptions["onWait"] },
+): Promise<SharedEmbedded | undefined> {
   if (resolved.kind !== "pglite") return undefined;
-  const tw = await openClient(resolved, { serve: true, role: options.role });
+  const tw = await openClient(resolved, { serve: true, role: options.role, onWait: options.onWait });
   const { PGliteTransport } = await import("../rpc/pglite.ts");
   const url = tw.transport instanceof PGliteTransport ? tw.transport.server?.url : undefined;
   if (!url) {

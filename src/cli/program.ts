@@ -10,6 +10,7 @@ import { listWorkers, UUID } from "../dashboard/data.ts";
 import { reapTotals } from "../reaper/loop.ts";
 import { ago, duration, pairs, table } from "./format.ts";
 import { openClient, resolveConnection, shareEmbedded, type OpenOptions, type ResolvedConnection } from "./connection.ts";
+import type { OwnerInfo } from "../rpc/embedded-lock.ts";
 import { stopSignals } from "./signals.ts";
 import { describeEvent, Supervisor, type RestartPolicy } from "./supervise.ts";
 
@@ -199,10 +200,13 @@ export function buildProgram(io: CliIO, state: RunState = {}): Command {
     return names.join(" ");
   };
 
+  const waiting = (owner: OwnerInfo | undefined) =>
+    io.err(`taskwarden: waiting for ${owner ? `pid ${owner.pid} (${owner.role})` : "another process"}, which holds the embedded database`);
+
   /** Runs `fn` with a client; closes it afterwards. */
   const withClient = async <T>(cmd: Command, fn: (tw: Taskwarden, g: GlobalOptions) => Promise<T>, open: OpenOptions = {}): Promise<T> => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
-    const tw = await openClient(connectFor(g), { role: roleOf(cmd), ...open });
+    const tw = await openClient(connectFor(g), { role: roleOf(cmd), onWait: waiting, ...open });
     try {
       return await fn(tw, g);
     } finally {
@@ -511,6 +515,7 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
       // On the embedded database the supervisor owns it, serves it to its workers and reaps it.
       const shared = await shareEmbedded(connectFor(g), {
         role: roleOf(cmd),
+        onWait: waiting,
         onReapError: (err) => io.err(`supervise: reaper: ${describeError(err).message}`),
       });
       let sup: Supervisor;

@@ -77,11 +77,13 @@ export async function openEmbedded(dataDir: string, options: EmbeddedOptions = {
       if (client) return { role: "client", transport: client, owner: info };
       // Its server did not answer: the owner is stopping. Look again.
     }
-    const limit = seen?.serve && alive(seen.pid) ? startingMs : busyMs;
-    if (performance.now() - started > limit) {
+    const starting = seen?.serve === true && alive(seen.pid);
+    if (performance.now() - started > (starting ? startingMs : busyMs)) {
+      const what = starting
+        ? `is still being opened by ${describeOwner(seen)} after ${Math.round(startingMs / 1000)} s; stop it`
+        : `is held by ${describeOwner(seen)}, which does not share it; stop it`;
       throw new EmbeddedDatabaseBusyError(
-        `the embedded database in ${dataDir} is held by ${describeOwner(seen)}, which does not share it; ` +
-          "stop it, or run `npm start` first (it keeps the database and shares it with every worker and command)",
+        `the embedded database in ${dataDir} ${what}, or run \`npm start\` first (it keeps the database and shares it with every worker and command)`,
         dataDir,
         seen,
       );
