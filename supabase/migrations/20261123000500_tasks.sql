@@ -606,7 +606,7 @@ begin
 
   return query
     with c as (
-      select t.id, t.owner_id as prev_owner,
+      select t.id, t.owner_id as prev_owner, t.lease_token as prev_token,
              greatest(t.attempts, 1) >= least(t.max_attempts, coalesce(p_budget, t.max_attempts)) as final
       from taskwarden.tasks t
       where t.id = any (p_ids) and t.status = 'running'
@@ -623,11 +623,12 @@ begin
           updated_at = now()
       from c
       where t.id = c.id and t.status = 'running'
-      returning t.id, t.task_type, t.run_id, c.prev_owner, t.attempts, c.final
+      returning t.id, t.task_type, t.run_id, c.prev_owner, c.prev_token, t.attempts, c.final
     ), logged as (
-      insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, actor, attempt, error)
+      -- The claim it ended is recorded, so a zombie's refused write can be matched to this event.
+      insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, actor, attempt, error, details)
       select m.id, m.run_id, case when m.final then 'dead_lettered' else 'requeued' end, p_reason,
-             m.prev_owner, 'reaper', m.attempts, p_error
+             m.prev_owner, 'reaper', m.attempts, p_error, jsonb_build_object('lease_token', m.prev_token)
       from moved m
     )
     select m.id, m.task_type, m.run_id, m.prev_owner, m.attempts,
