@@ -110,6 +110,11 @@ export class LeaseClock {
     this.#onEnd = options.onEnd;
   }
 
+  /** True while the worker's own row may have expired in the database (no beat got through in time). */
+  workerExpired(now = performance.now()): boolean {
+    return now >= this.#workerDeadline;
+  }
+
   start(): void {
     this.#timer ??= setInterval(() => this.check(), FENCE_TICK_MS);
     this.#timer.unref?.();

@@ -299,6 +299,9 @@ export class Worker {
       // Backpressure: results not yet reported count against the claim, so a database that
       // reports slower than handlers run does not let claimed-but-unreported tasks pile up.
       if (this.#unreported() >= concurrency + prefetch) want = 0;
+      // No beat got through for longer than the worker's own row lasts: a claim now would be
+      // past its deadline at once. Wait for the heartbeat instead.
+      if (this.#clock.workerExpired()) want = 0;
       if (want > 0) {
         let tasks: ClaimedTask[];
         const sentAt = performance.now();
