@@ -1,5 +1,6 @@
 // The production process-manager configs under deploy/: systemd's own verifier checks the
 // units, and the PM2 ecosystem file is loaded as PM2 loads it and checked against PM2's options.
+// The README's "Deploy to Supabase" commands are checked against the real Supabase CLI's help.
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -117,5 +118,59 @@ describe("PM2 ecosystem file", () => {
     expect(r).toMatchObject({ autorestart: false, cron_restart: "* * * * *", instances: 1 });
     expect(existsSync(join(ROOT, String(r.script)))).toBe(true);
     expect(String(r.args).split(" ")[0]).toBe("reap");
+  });
+});
+
+/** The fenced code of the README section with this heading. */
+function readmeSection(heading: string): string {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const start = readme.indexOf(`\n## ${heading}\n`);
+  expect(start, `README section "${heading}"`).toBeGreaterThan(0);
+  const end = readme.indexOf("\n## ", start + 4);
+  return readme.slice(start, end < 0 ? undefined : end);
+}
+
+describe('README "Deploy to Supabase"', () => {
+  const section = readmeSection("Deploy to Supabase");
+  const commands = section
+    .replace(/\\\n\s*/g, " ")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith("npx supabase "))
+    .map((l) => l.replace(/\s+#.*$/, ""));
+
+  it("has the six steps in order: link, db push, Vault secrets, functions deploy, the schedule, a curl of /reaper/health", () => {
+    const steps = [...section.matchAll(/^(?:#|--) (\d)\. /gm)].map((m) => Number(m[1]));
+    expect(steps).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(commands.map((c) => c.split(" ").slice(2, 4).join(" "))).toEqual([
+      "link --project-ref",
+      "db push",
+      "functions deploy",
+      "secrets set",
+    ]);
+    expect(section).toMatch(/^curl .*\/functions\/v1\/reaper\/health$/m);
+  });
+
+  it("uses only flags the installed CLI documents, and no deprecated one", () => {
+    const cli = join(ROOT, "node_modules/.bin/supabase");
+    for (const command of commands) {
+      const words = command.split(" ").slice(2);
+      const sub = words[0] === "link" ? ["link"] : words.slice(0, 2); // `db push`, `functions deploy`, `secrets set`
+      const flags = words.filter((w) => w.startsWith("--")).map((w) => w.split("=")[0]!);
+      const help = execFileSync(cli, [...sub, "--help"], {
+        encoding: "utf8",
+        env: { PATH: process.env.PATH, HOME: tmpdir(), SUPABASE_TELEMETRY_DISABLED: "1" },
+      });
+      for (const flag of flags) expect(help, `${command}: ${flag}`).toMatch(new RegExp(`\\s${flag}[\\s=\\[]`));
+      expect(help).not.toMatch(new RegExp(`${flags.join("|") || "^$"}[^\\n]*deprecated`, "i"));
+      expect(command).not.toMatch(/--db-url/);
+    }
+  }, 300_000); // four starts of a 140 MB binary: slow on a loaded machine
+
+  it("names the Vault secrets the schedule migration reads", () => {
+    const migration = readFileSync(join(ROOT, "supabase/migrations/20261123100100_reaper_schedule.sql"), "utf8");
+    const named = [...section.matchAll(/vault\.create_secret\('[^']*', '([a-z_]+)'\)/g)].map((m) => m[1]);
+    expect(named).toEqual(["taskwarden_project_url", "taskwarden_reaper_secret"]);
+    for (const name of named) expect(migration).toContain(`name = '${name}'`);
   });
 });

@@ -4,6 +4,8 @@
 // uploaded import map alone (npm packages from the registry, no node_modules), against the real
 // database through the PostgREST stand-in, authenticated with a new secret key (sb_secret_…) the
 // way the platform hands it to functions (SUPABASE_SECRET_KEYS).
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import postgres from "postgres";
@@ -99,6 +101,21 @@ describe("the uploaded bundle, served by Deno on its own", () => {
     expect(body).toMatchObject({ healthy: true, dead_workers: [] });
     expect(standin.calls.get("get_worker_health_summary")).toBeGreaterThanOrEqual(1);
     expect(existsSync(join(dir, "node_modules"))).toBe(false);
+  });
+
+  it("answers the README's curl of step 6, run as written with the project URL pointed here", async () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const curl = /^curl .*\/functions\/v1\/reaper\/health$/m.exec(readme)?.[0];
+    expect(curl).toBeDefined();
+    // The project URL is the gateway stand-in, which serves the function under /functions/v1 as Supabase does.
+    const command = curl!.replace("https://<project-ref>.supabase.co", served.projectUrl);
+    expect(command).not.toContain("<");
+    // Not execFileSync: the gateway and PostgREST stand-ins answer from this process's event loop.
+    const { stdout: out } = await promisify(execFile)("sh", ["-c", command], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, TASKWARDEN_REAPER_SECRET: standin.secretKey },
+    });
+    expect(JSON.parse(out)).toMatchObject({ healthy: true });
   });
 
   it("reaps on the cron job's POST with that key as its bearer, recorded as source edge", async () => {

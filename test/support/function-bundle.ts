@@ -139,6 +139,12 @@ export function unpack(upload: Upload): string {
 export interface ServedFunction {
   /** http://127.0.0.1:<port> — the function's routes hang below it (/reaper, /reaper/health). */
   url: string;
+  /**
+   * A stand-in of the platform's gateway in front of it: `${projectUrl}/functions/v1/reaper/health`
+   * reaches `/reaper/health`, as on `https://<ref>.supabase.co`. What Vault's taskwarden_project_url
+   * holds in a test of the scheduled path.
+   */
+  projectUrl: string;
   process: ChildProcess;
   output(): string;
   stop(): Promise<void>;
@@ -195,15 +201,50 @@ export async function serveUpload(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  const gateway = await startGateway(url);
   return {
     url,
+    projectUrl: gateway.url,
     process: child,
     output: () => out,
     stop: async () => {
+      await gateway.close();
       if (child.exitCode !== null) return;
       const exited = new Promise((ok) => child.once("exit", ok));
       child.kill("SIGTERM");
       await exited;
     },
+  };
+}
+
+/** Forwards /functions/v1/<path> to <target>/<path> with method, headers and body; 404 otherwise. */
+async function startGateway(target: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://gateway");
+    if (!url.pathname.startsWith("/functions/v1/")) {
+      res.writeHead(404, { "content-type": "application/json" }).end('{"message":"no route"}');
+      return;
+    }
+    const body = await readBody(req);
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && k !== "host") headers.set(k, v);
+    try {
+      const answer = await fetch(`${target}${url.pathname.slice("/functions/v1".length)}${url.search}`, {
+        method: req.method,
+        headers,
+        body: req.method === "GET" || req.method === "HEAD" ? undefined : new Uint8Array(body),
+      });
+      // fetch has already decoded the body: its length and encoding headers no longer apply.
+      const kept = [...answer.headers].filter(([k]) => !["content-length", "content-encoding", "transfer-encoding"].includes(k));
+      res.writeHead(answer.status, Object.fromEntries(kept));
+      res.end(Buffer.from(await answer.arrayBuffer()));
+    } catch (err) {
+      res.writeHead(502, { "content-type": "application/json" }).end(JSON.stringify({ message: String(err) }));
+    }
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () => new Promise<void>((ok) => server.close(() => ok())),
   };
 }
