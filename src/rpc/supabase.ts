@@ -24,6 +24,10 @@ export const SCALAR_FUNCTIONS: ReadonlySet<string> = new Set([
 
 export interface SupabaseTransportOptions {
   url: string;
+  /**
+   * The service_role JWT or a secret key (`sb_secret_…`): supabase-js sends either as `apikey`
+   * and bearer, and Supabase's gateway runs both as service_role.
+   */
   serviceRoleKey: string;
   /** Extra fetch (tests, custom agents). */
   fetch?: typeof fetch;
