@@ -246,9 +246,6 @@ describe("dashboard in Chromium", () => {
 });
 
 describe("dashboard: retention", () => {
-});
-
-describe("dashboard: retention", () => {
   it("shows the last prune: when, and how many tasks and events it deleted", async () => {
     await sql`insert into taskwarden.tasks (task_type, status, attempts, completed_at) values ('pruned', 'completed', 1, now() - interval '2 days')`;
     await sql`insert into taskwarden.task_events (task_id, event) select id, 'completed' from taskwarden.tasks where task_type = 'pruned'`;
