@@ -171,7 +171,8 @@ export async function measureRecovery(
     await p.enqueue(url);
     const victim = spawnTs(VICTIM, [system, url, o.mode]);
     try {
-      await waitForLine(victim, "ready");
+      // Starting a tsx process takes seconds, and far longer on a machine shared with other work.
+      await waitForLine(victim, "ready", 120_000);
       await waitFor(async () => (await p.held(sql)) === HELD, { timeoutMs: 30_000, what: `the victim to hold ${HELD} jobs` });
       const stopSurvivors = await p.survivors(url);
       try {

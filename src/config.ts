@@ -169,7 +169,7 @@ const uuid = z
 export const configSchema = z
   .object({
     // Worker
-    WORKER_HEARTBEAT_INTERVAL: secondsVar(0.05, 3600).default(30),
+    WORKER_HEARTBEAT_INTERVAL: secondsVar(0.05, 3600).default(10),
     WORKER_MAX_LOOPS: intVar(1, Number.MAX_SAFE_INTEGER).optional(),
     WORKER_CONCURRENCY: intVar(1, 1000).default(1),
     WORKER_SHUTDOWN_GRACE_S: secondsVar(0, 86400).default(30),

@@ -24,7 +24,7 @@ describe("loadConfig", () => {
   it("applies the design's defaults to an empty environment (empty strings count as unset)", () => {
     const c = loadConfig({ WORKER_MAX_LOOPS: "", PATH: "/usr/bin" });
     expect(c).toMatchObject({
-      WORKER_HEARTBEAT_INTERVAL: 30,
+      WORKER_HEARTBEAT_INTERVAL: 10,
       TASK_LEASE_S: 600,
       TASK_STALE_S: 900,
       TASK_MAX_REQUEUE: 3,

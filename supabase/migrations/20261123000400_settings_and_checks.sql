@@ -66,7 +66,7 @@ for each row execute function taskwarden._settings_validate();
 
 insert into taskwarden.settings (key, value, value_type, min_value, max_value, description) values
   ('lease_seconds',              '600',     'integer', 1,    86400,     'Default lease of a claim, seconds.'),
-  ('dead_worker_seconds',        '300',     'integer', 1,    604800,    'A worker whose last heartbeat is older than this is dead; its tasks are requeued.'),
+  ('dead_worker_seconds',        '30',      'integer', 1,    604800,    'A worker whose last heartbeat is older than this is dead; its tasks are requeued.'),
   ('task_stale_seconds',         '900',     'integer', 1,    604800,    'A running task without a lease and with no heartbeat for this long is stale (legacy rows).'),
   ('max_requeue',                '3',       'integer', 1,    1000,      'Retry budget of the stale-task cleanup run by the reaper.'),
   ('reap_batch',                 '200',     'integer', 1,    10000,     'Rows per reaper step and round.'),
