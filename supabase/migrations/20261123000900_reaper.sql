@@ -241,7 +241,9 @@ begin
   select count(*) into v_runs
   from taskwarden.cleanup_stale_runs(taskwarden._setting_num('run_stale_hours', 24), v_dry);
 
-  v_prune := taskwarden._prune(v_dry);
+  -- One batch per kind: a backlog (an upgrade, a long outage) drains over the next reaps instead
+  -- of holding this one, and the advisory lock, for seconds; `taskwarden prune` drains it faster.
+  v_prune := taskwarden._prune(v_dry, 1);
 
   v_summary := jsonb_build_object(
     'source', v_source, 'dry_run', v_dry, 'skipped', false,

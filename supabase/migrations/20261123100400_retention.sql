@@ -4,8 +4,9 @@
 -- old reaper_runs and stopped or long-dead worker rows go after configurable periods, in bounded
 -- batches of rows locked by primary key. A function call is one transaction and cannot commit
 -- between batches, so one call is bounded (prune_batch rows per batch, prune_max_batches
--- batches per kind) and the reaper's schedule repeats it; `taskwarden prune` calls it until a
--- call comes back short. Nothing queued or running, and no event of such a task, is deleted.
+-- batches per kind) and the reaper's schedule repeats it (one batch per kind per reap, so a
+-- backlog never holds the reaper up for long); `taskwarden prune` calls it until a call comes
+-- back short. Nothing queued or running, and no event of such a task, is deleted.
 --
 -- Defaults, beside the peers': River's cleaner keeps completed and cancelled jobs 24 h and
 -- discarded (failed) ones 7 days; pg-boss 10 moves completed and failed jobs to its archive after
@@ -28,7 +29,7 @@ insert into taskwarden.settings (key, value, value_type, min_value, max_value, d
    'Running rows one reap() reads for expired leases (a slice, wrapping around); at least the running count makes every reap see all of them.')
 on conflict (key) do nothing;
 
-create function taskwarden._prune(p_dry_run boolean)
+create function taskwarden._prune(p_dry_run boolean, p_max_batches integer default null)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -39,7 +40,7 @@ as $$
 declare
   v_started timestamptz := clock_timestamp();
   v_batch integer := taskwarden._setting_num('prune_batch', 1000)::integer;
-  v_max integer := taskwarden._setting_num('prune_max_batches', 10)::integer;
+  v_max integer := coalesce(p_max_batches, taskwarden._setting_num('prune_max_batches', 10)::integer);
   v_done_before timestamptz := now() - make_interval(secs => taskwarden._setting_num('finished_task_retention_hours', 24) * 3600);
   v_failed_before timestamptz := now() - make_interval(secs => taskwarden._setting_num('failed_task_retention_hours', 168) * 3600);
   v_runs_before timestamptz := now() - make_interval(days => taskwarden._setting_num('reaper_runs_retention_days', 7)::integer);
@@ -133,7 +134,7 @@ begin
     'duration_ms', round((extract(epoch from clock_timestamp() - v_started) * 1000)::numeric, 3));
 end
 $$;
-comment on function taskwarden._prune(boolean) is 'Retention, one bounded pass: finished tasks with their events, old reaper_runs, stopped worker rows; returns the counts (reap() calls it).';
+comment on function taskwarden._prune(boolean, integer) is 'Retention, one bounded pass: finished tasks with their events, old reaper_runs, stopped worker rows; returns the counts (reap() calls it).';
 
 create function taskwarden.prune(dry_run boolean default false)
 returns jsonb
@@ -157,7 +158,7 @@ end
 $$;
 comment on function taskwarden.prune(boolean) is 'Retention: deletes finished tasks and their events, old reaper_runs and stopped worker rows after their periods, in bounded batches; returns counts (more = call again).';
 
-revoke all on function taskwarden._prune(boolean) from public, anon, authenticated;
+revoke all on function taskwarden._prune(boolean, integer) from public, anon, authenticated;
 revoke all on function taskwarden.prune(boolean) from public, anon, authenticated;
-grant execute on function taskwarden._prune(boolean) to service_role;
+grant execute on function taskwarden._prune(boolean, integer) to service_role;
 grant execute on function taskwarden.prune(boolean) to service_role;

@@ -86,6 +86,11 @@ insert into taskwarden.tasks (task_type, status, attempts, completed_at) values 
 select is((taskwarden.reap('test') -> 'prune' -> 'tasks' ->> 'completed')::int, 1, 'reap() prunes too, reported under its summary key prune');
 select is((select count(*)::int from taskwarden.tasks where task_type = 'by_reap'), 0, 'and the task is gone');
 select is((taskwarden.reap('test', dry_run => true) -> 'prune' ->> 'dry_run')::boolean, true, 'a dry reap prunes dry');
+insert into taskwarden.tasks (task_type, status, attempts, completed_at)
+select 'backlog', 'completed', 1, now() - interval '2 days' from generate_series(1, 5);
+select is(taskwarden.reap('test') -> 'prune' -> 'tasks' ->> 'completed', '2',
+          'a reap prunes one batch per kind (prune_batch, here 2), not prune_max_batches: a backlog never holds it up');
+select is((select count(*)::int from taskwarden.tasks where task_type = 'backlog'), 3, 'the rest waits for the next reaps');
 
 select ok((select taskwarden.get_worker_health_summary() -> 'last_prune' ? 'tasks'), 'the health summary (dashboard, status) shows the last prune');
 
