@@ -231,7 +231,7 @@ export function scaleTable(results: ScaleResult[]): string {
     row("task_events: table + indexes before prune()", (r) => `${r.before.eventsTableMiB} + ${r.before.eventsIndexesMiB} MiB`),
     row("prune() until done (bench batches 50 x 10,000)", (r) => `${r.prune.tasks.toLocaleString("en")} tasks + ${r.prune.events.toLocaleString("en")} events in ${r.prune.seconds} s, ${r.prune.calls} calls`),
     row("tasks after prune() + vacuum (files keep their size; the space is reused)", (r) => `${r.afterPrune.tasksTableMiB} + ${r.afterPrune.tasksIndexesMiB} MiB (${r.afterPrune.tasksRows.toLocaleString("en")} rows)`),
-    row("one reap() while prune() has a backlog (default batches: 3 x 10 x 1,000 tasks)", (r) => `${r.reapWithBacklogMs} ms`),
+    row("one reap() while prune() has a backlog (one batch per kind: 3 x 1,000 tasks)", (r) => `${r.reapWithBacklogMs} ms`),
     row("load average (1 min) on the 2-core machine when measured", (r) => `${r.loadAverage}`),
   ];
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
