@@ -56,6 +56,12 @@ async function setSecret(name: string, value: string): Promise<void> {
   else await cron`select vault.create_secret(${value}, ${name})`;
 }
 
+/** GET /reaper/health through the gateway, as an uptime monitor calls it. */
+async function health(): Promise<{ reaper: Record<string, unknown> }> {
+  const res = await fetch(`${projectUrl}/functions/v1/reaper/health`, { headers: { authorization: `Bearer ${CRON_SECRET}` } });
+  return res.json() as Promise<{ reaper: Record<string, unknown> }>;
+}
+
 /** pg_net's responses since `since`, oldest first. */
 async function responses(since: Date) {
   return cron`select status_code, error_msg, timed_out, content from net._http_response where created >= ${since} order by id`;
@@ -170,6 +176,8 @@ describe.skipIf(skip)("pg_cron -> pg_net -> the reaper function, with the URL an
     expect(first, `${JSON.stringify(first)}\n${denoOutput}`).toMatchObject({ status_code: 401, timed_out: false });
     expect(bearers[0]).toBe("Bearer not-the-secret-the-function-knows");
     expect(await db`select from taskwarden.reaper_runs`).toHaveLength(0);
+    // Nothing has reaped this project yet: its health says the reaper is not running.
+    expect((await health()).reaper).toEqual({ last_reap_at: null, interval_seconds: 5, running: false });
   });
 
   it("fires, reaps (source edge), answers 200, and sends one alert for a dead worker across several firings", { timeout: 120_000 }, async () => {
@@ -206,5 +214,7 @@ describe.skipIf(skip)("pg_cron -> pg_net -> the reaper function, with the URL an
       where j.jobname = 'taskwarden-reaper-edge' and d.status = 'succeeded' and d.start_time >= ${since}`;
     expect(details.n).toBeGreaterThanOrEqual(4);
     expect(denoOutput).not.toContain(CRON_SECRET);
+    // The edge job reaps every 2 s here, well inside three intervals: the health says running.
+    expect((await health()).reaper).toMatchObject({ interval_seconds: 5, running: true });
   });
 });
