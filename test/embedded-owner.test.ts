@@ -141,6 +141,7 @@ describe("one owner per embedded data directory", () => {
     // Its words stay behind, but the kernel dropped its lock: nobody waits for a timeout.
     expect(readOwnerInfo(dataDir)?.pid).toBe(ra.pid);
     expect(alive(ra.child!)).toBe(true);
+    expect(DataDirLock.isHeld(dataDir)).toBe(false);
     const t0 = performance.now();
     const opened = await openEmbedded(dataDir, { role: "the test", serve: false, waitMs: { starting: 1000, busy: 1000 } });
     const tookMs = performance.now() - t0;
