@@ -294,13 +294,15 @@ export function loadConfig(env: Env = defaultEnv()): Config {
 }
 
 /**
- * The key supabase-js calls taskwarden with: SUPABASE_SERVICE_ROLE_KEY (the service_role JWT or an
- * sb_secret_ key), else the platform's SUPABASE_SECRET_KEYS ("default" first).
+ * The key supabase-js calls taskwarden with: a secret key from SUPABASE_SECRET_KEYS ("default"
+ * first) where the platform sets it, else SUPABASE_SERVICE_ROLE_KEY (the service_role JWT or an
+ * sb_secret_ key). In a deployed function both are set, and the new key keeps working on a project
+ * that has turned its legacy JWT keys off.
  */
 export function supabaseServiceKey(config: Pick<Config, "SUPABASE_SERVICE_ROLE_KEY" | "SUPABASE_SECRET_KEYS">): string | undefined {
-  if (config.SUPABASE_SERVICE_ROLE_KEY) return config.SUPABASE_SERVICE_ROLE_KEY.trim();
   const keys = config.SUPABASE_SECRET_KEYS;
-  return keys ? (keys.default ?? Object.values(keys)[0]) : undefined;
+  if (keys) return keys.default ?? Object.values(keys)[0];
+  return config.SUPABASE_SERVICE_ROLE_KEY?.trim();
 }
 
 /** Masks the password (and, for webhooks, the path and query that carry the token) of a URL. */

@@ -50,12 +50,12 @@ describe("new API keys (sb_secret_…) work wherever the service_role JWT does",
     expect(sources[0].n).toBe(2);
   });
 
-  it("the platform's SUPABASE_SECRET_KEYS alone is enough, and its default key is the one used", () => {
-    const config = loadConfig({
-      SUPABASE_URL: standin.url,
-      SUPABASE_SECRET_KEYS: JSON.stringify({ other: "sb_secret_other0000000000", default: standin.secretKey }),
-    });
-    expect(supabaseServiceKey(config)).toBe(standin.secretKey);
+  it("the platform's SUPABASE_SECRET_KEYS is enough and preferred to the legacy key, its default key first", () => {
+    const secretKeys = JSON.stringify({ other: "sb_secret_other0000000000", default: standin.secretKey });
+    expect(supabaseServiceKey(loadConfig({ SUPABASE_URL: standin.url, SUPABASE_SECRET_KEYS: secretKeys }))).toBe(standin.secretKey);
+    // As in a deployed function, where Supabase sets both.
+    const both = loadConfig({ SUPABASE_URL: standin.url, SUPABASE_SECRET_KEYS: secretKeys, SUPABASE_SERVICE_ROLE_KEY: standin.serviceRoleKey });
+    expect(supabaseServiceKey(both)).toBe(standin.secretKey);
     expect(supabaseServiceKey(loadConfig({ SUPABASE_URL: standin.url, SUPABASE_SERVICE_ROLE_KEY: standin.serviceRoleKey }))).toBe(
       standin.serviceRoleKey,
     );
