@@ -212,6 +212,8 @@ describe("tasks", () => {
     const young = await runningTask("crawler-1#c", "crawl", { silentMinutes: 20 });
     const spent = await runningTask("crawler-2#d", "crawl", { silentMinutes: 20, attempts: 3 });
     const recent = await runningTask("crawler-3#e", "crawl", { silentMinutes: 1 });
+    // Staleness is for rows without a lease (legacy rows): a valid lease is never stale.
+    await sql`update taskwarden.tasks set lease_expires_at = null where id in (${young}, ${spent}, ${recent})`;
     const dry = await cli("tasks", "stale", "--stale-minutes", "15", "--max-attempts", "3", "--dry-run");
     expect(dry.code).toBe(0);
     expect(dry.out).toMatch(new RegExp(`^ *${young} +crawl +crawler-1#c +1 +would_requeue +stale$`, "m"));

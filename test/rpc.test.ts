@@ -380,7 +380,7 @@ describe("runToCompletion: work done inline, and work fanned out as tasks", () =
       await tw.enqueueTasks({ task_type: "fan", payloads: [{ n: 1 }, { n: 2 }], run_id: run.id });
       return "enqueued";
     }, { pollMs: 50 }).finally(() => { settled = true; });
-    await expect.poll(() => taskStatuses(run.id)).toEqual(["queued", "queued"]);
+    await expect.poll(() => taskStatuses(run.id), { timeout: 30_000 }).toEqual(["queued", "queued"]);
     await workOne("fan");
     // Many polls later the run still waits for its last task (finish_run refused with TW004).
     await new Promise((r) => setTimeout(r, 500));
@@ -418,7 +418,7 @@ describe("runToCompletion: work done inline, and work fanned out as tasks", () =
     const job = tw.runToCompletion(run.id, async () => {
       await tw.enqueueTask({ task_type: "abort", run_id: run.id });
     }, { pollMs: 50, signal: ac.signal });
-    await expect.poll(() => taskStatuses(run.id)).toEqual(["queued"]);
+    await expect.poll(() => taskStatuses(run.id), { timeout: 30_000 }).toEqual(["queued"]);
     ac.abort(new Error("deploy is shutting down"));
     await expect(job).rejects.toThrow("deploy is shutting down");
     expect(await runRow(run.id)).toEqual({ status: "failed", error: "deploy is shutting down", done: true });
@@ -431,7 +431,7 @@ describe("runToCompletion: work done inline, and work fanned out as tasks", () =
       await tw.enqueueTask({ task_type: "cancelled-wait", run_id: run.id });
       return "enqueued";
     }, { pollMs: 50 });
-    await expect.poll(() => taskStatuses(run.id)).toEqual(["queued"]);
+    await expect.poll(() => taskStatuses(run.id), { timeout: 30_000 }).toEqual(["queued"]);
     await tw.cancelRun({ run_id: run.id, reason: "operator" });
     expect(await job).toBe("enqueued");
     expect(await runRow(run.id)).toEqual({ status: "cancelled", error: "operator", done: true });
