@@ -2,8 +2,11 @@
 // heartbeat renewing them and cancel_run cancelling the same run all lock rows in id order, so
 // they queue behind each other instead of deadlocking; and whoever goes first wins cleanly.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
 import postgres from "postgres";
 import { freshDatabase } from "./support/db.ts";
+import { Taskwarden } from "../src/rpc/index.ts";
+import { PostgresTransport } from "../src/rpc/postgres.ts";
 
 let url: string;
 const clients: postgres.Sql[] = [];
@@ -118,5 +121,38 @@ describe("multi-row writes lock in id order", () => {
     // Each write is one statement over locked rows: all or none of a batch wins, never a mix.
     expect({ deadlocks, other }).toEqual({ deadlocks: [], other: [] });
     expect(completedFirst + cancelledFirst).toBe(ROUNDS);
+  });
+});
+
+describe("the typed client", () => {
+  it("sends held_lease_tokens and reads the answer's claim columns", async () => {
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    const tw = new Taskwarden(new PostgresTransport({ pool }));
+    try {
+      await tw.enqueueTasks({ task_type: "typed", payloads: [{}, {}] });
+      const [a, b] = await tw.claimTasks({ worker_id: "typed#1", task_types: ["typed"], batch_size: 2, lease_seconds: 60 });
+      const bogus = "00000000-0000-4000-8000-000000000000";
+      const beat = await tw.upsertWorkerHeartbeat({
+        worker_id: "typed#1",
+        worker_type: "typed",
+        status: "processing",
+        held_task_ids: [a.id, b.id],
+        held_lease_tokens: [a.lease_token, bogus],
+        lease_seconds: 120,
+      });
+      expect(beat).toMatchObject({ renewed_task_ids: [a.id], lost_task_ids: [b.id], lost_lease_tokens: [bogus], handed_back_task_ids: [] });
+      const granted = Date.parse(beat.lease_expires_at!) - Date.parse(beat.server_time);
+      expect(granted).toBe(120_000);
+      expect(Date.parse(beat.worker_expires_at!) - Date.parse(beat.server_time)).toBe(beat.dead_after_seconds! * 1000);
+      // The same claim listed twice is a bad argument, named, and nothing is renewed.
+      const err = await tw
+        .upsertWorkerHeartbeat({ worker_id: "typed#1", worker_type: "typed", held_task_ids: [a.id, a.id], held_lease_tokens: [a.lease_token, a.lease_token] })
+        .then(() => undefined, (e: unknown) => e as { sqlstate?: string; message: string });
+      expect(err?.sqlstate).toBe("TW002");
+      expect(err?.message).toMatch(/^held_task_ids lists task \d+ twice with the same lease token/);
+    } finally {
+      await tw.close();
+      await pool.end();
+    }
   });
 });
