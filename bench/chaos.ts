@@ -288,7 +288,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     reaper.start();
     // The chaos clock starts when every worker is up.
     while (live().length < o.workers) {
-      if (elapsed() > 120) throw new Error(`only ${live().length} of ${o.workers} workers started within 120 s`);
+      if (elapsed() > 300) throw new Error(`only ${live().length} of ${o.workers} workers started within 300 s`);
       await sleep(50);
     }
     const startupSeconds = elapsed();
