@@ -44,6 +44,7 @@ const { values: args } = parseArgs({
     "recovery-defaults": { type: "boolean", default: false },
     "json-out": { type: "string" },
     "scale-rows": { type: "string", default: "1000000,10000000" },
+    "scale-running": { type: "string" },
   },
 });
 
@@ -331,7 +332,8 @@ async function scale(admin: Sql, baseUrl: string): Promise<void> {
   const results: ScaleResult[] = [];
   for (const rows of args["scale-rows"]!.split(",").map((r) => Math.round(positive("scale-rows", r)))) {
     // 10^3 running at 10^6 rows, 10^5 at 10^7: the two shapes the targets are stated for.
-    const r = await measureScale(baseUrl, admin, { rows, running: rows >= 10_000_000 ? 100_000 : 1000 }, progress);
+    const running = args["scale-running"] ? Math.round(positive("scale-running", args["scale-running"])) : rows >= 10_000_000 ? 100_000 : 1000;
+    const r = await measureScale(baseUrl, admin, { rows, running }, progress);
     results.push(r);
     emit({
       id: `scale_${rows}`,

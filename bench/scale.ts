@@ -109,7 +109,7 @@ async function build(sql: Sql, size: ScaleSize, progress: (s: string) => void): 
     insert into taskwarden.tasks (task_type, payload, status, attempts, owner_id, lease_token, lease_seconds,
                                   lease_expires_at, last_heartbeat, started_at)
     select 'scale', jsonb_build_object('r', g), 'running', 1, 'scale-' || (g % ${WORKERS}::int) || '#b',
-           gen_random_uuid(), 600, now() + interval '10 minutes', now(), now()
+           gen_random_uuid(), 600, now() + interval '1 day', now(), now()
     from generate_series(1, ${size.running}::int) g`;
   await sql`
     insert into taskwarden.task_events (task_id, event, worker_id, attempt, created_at)
@@ -125,7 +125,9 @@ async function build(sql: Sql, size: ScaleSize, progress: (s: string) => void): 
 }
 
 async function reapIdle(sql: Sql): Promise<ScaleResult["reap"]> {
+  // Building 10^7 rows takes longer than any lease: the simulated workers have just beaten.
   await sql`update taskwarden.worker_heartbeats set last_heartbeat_at = now()`;
+  await sql`update taskwarden.tasks set lease_expires_at = now() + interval '1 day' where status = 'running' and lease_expires_at < now() + interval '1 hour'`;
   const server: number[] = [];
   const client: number[] = [];
   let scanned = 0;
