@@ -35,7 +35,7 @@ export interface WorkerHeartbeatOptions {
   onAnswer?: (result: HeartbeatResult, beat: { sentAt: number; claims: { id: number; token: string }[] }) => void;
   /** Metadata computed at each beat, merged over `metadata` (e.g. stuck handlers). */
   liveMetadata?: () => Record<string, unknown>;
-  /** Milliseconds a beat may take before it counts as failed (default 80 % of the interval, at least 500 ms). */
+  /** Milliseconds a beat may take before it counts as failed (default 80 % of the interval, at least 1.5 s). */
   timeoutMs?: number;
   onStopRequested?: (reason: string, result: HeartbeatResult) => void;
   onLostTasks?: (taskIds: number[], result: HeartbeatResult) => void;
@@ -101,9 +101,11 @@ export class WorkerHeartbeat {
     if (!(interval > 0)) throw new TypeError(`intervalSeconds must be > 0 (got ${interval})`);
     this.#intervalMs = interval * 1000;
     // Below the interval: a beat that hangs on a dead link must fail (and be logged and retried)
-    // before the next one is due, and long before the leases it renews run out. The 500 ms floor
-    // is for the sub-second intervals of tests; beats never overlap, so a slow one only delays.
-    this.#beatTw = timedClient(this.tw, options.timeoutMs ?? Math.max(this.#intervalMs * 0.8, 500));
+    // before the next one is due, and long before the leases it renews run out. The 1.5 s floor is
+    // for short intervals: on a loaded host a beat answered after 1 s still renews (its deadline
+    // counts from when it was sent), and timing it out would only cost a connection; beats never
+    // overlap, so a slow one only delays the next.
+    this.#beatTw = timedClient(this.tw, options.timeoutMs ?? Math.max(this.#intervalMs * 0.8, 1500));
     // The first beat may open the connection and read the function signatures: it gets the
     // timeout of any other call (start() retries it while the database is unreachable).
     this.#startTw = timedClient(this.tw, Math.max(options.timeoutMs ?? 0, STOP_TIMEOUT_MS));
