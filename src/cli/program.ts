@@ -6,9 +6,9 @@ import { Command, CommanderError, Option } from "commander";
 import { ConfigError } from "../config.ts";
 import { TaskwardenError, type Taskwarden } from "../rpc/index.ts";
 import type { HealthSummary, ReapSummary, StaleRunAction, TaskAction } from "../rpc/client.ts";
-import { listWorkers, UUID } from "../dashboard/data.ts";
+import { UUID } from "../rpc/client.ts";
 import { reapTotals } from "../reaper/loop.ts";
-import { ago, duration, pairs, table } from "./format.ts";
+import { ago, duration, pairs, table } from "../format.ts";
 import { openClient, resolveConnection, shareEmbedded, type OpenOptions, type ResolvedConnection } from "./connection.ts";
 import type { OwnerInfo } from "../rpc/embedded-lock.ts";
 import { stopSignals } from "./signals.ts";
@@ -243,7 +243,7 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
     .description("live and dead workers with heartbeat age and current task")
     .action(async (_o, cmd: Command) =>
       withClient(cmd, async (tw, g) => {
-        const rows = await listWorkers(tw);
+        const rows = await tw.listWorkers();
         print(g, rows, () =>
           table(
             rows,

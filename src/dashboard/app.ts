@@ -5,7 +5,8 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono, type Context } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { TaskwardenError, type Taskwarden } from "../rpc/index.ts";
-import { loadSnapshot, UUID, type SnapshotOptions } from "./data.ts";
+import { UUID } from "../rpc/client.ts";
+import { loadSnapshot, type SnapshotOptions } from "./data.ts";
 import { renderError, renderLive, renderPage, type ViewOptions } from "./render.ts";
 
 export interface DashboardOptions {

@@ -3,7 +3,7 @@
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { ActivityBucket } from "../rpc/client.ts";
-import { ago, cell as dash, duration } from "../cli/format.ts";
+import { ago, cell as dash, duration } from "../format.ts";
 import type { ReaperAction, Snapshot, WorkerView } from "./data.ts";
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;

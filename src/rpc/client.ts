@@ -207,6 +207,53 @@ export type ActivityBucket = z.infer<typeof activityBucketSchema>;
 
 export const completionSchema = z.looseObject({ task_id: id, completed: z.boolean() });
 
+/** A run id (or any uuid) as the API takes it. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const workerViewSchema = z.looseObject({
+  worker_id: z.string(),
+  worker_type: z.string(),
+  status: z.enum(["active", "idle", "processing", "stopping", "stopped"]),
+  dead: z.boolean(),
+  current_task: z.string().nullable(),
+  current_run_id: uuid.nullable(),
+  host: z.string().nullable(),
+  pid: z.number().int().nullable(),
+  started_at: timestamp,
+  last_heartbeat_at: timestamp,
+  seconds_since_heartbeat: z.number(),
+  held_tasks: z.number().int(),
+  stop_requested_at: timestamp.nullable(),
+  /** The running tasks it owns, read from the tasks (not from its own, possibly stale, label). */
+  held_task_ids: z.array(id),
+  /** "#12 demo, #13 demo", or null when it holds none. */
+  held_task: z.string().nullable(),
+});
+export type WorkerView = z.infer<typeof workerViewSchema>;
+
+export const reaperActionSchema = z.looseObject({
+  id,
+  task_id: id,
+  event: z.string(),
+  reason: z.string().nullable(),
+  worker_id: z.string().nullable(),
+  attempt: z.number().int().nullable(),
+  created_at: timestamp,
+});
+export type ReaperAction = z.infer<typeof reaperActionSchema>;
+
+export const pendingAlertSchema = z.looseObject({
+  alert_id: id,
+  channel: z.string(),
+  kind: z.enum(["dead_worker", "stale_run"]),
+  subject: z.string(),
+  event: z.enum(["open", "resolved"]),
+  details: z.record(z.string(), z.unknown()),
+  opened_at: timestamp,
+  resolved_at: timestamp.nullable(),
+});
+export type PendingAlert = z.infer<typeof pendingAlertSchema>;
+
 type Json = unknown;
 
 /** Omitted arguments take the SQL defaults; `null` is sent as SQL NULL. */
@@ -432,6 +479,23 @@ export class Taskwarden {
   }
   getWorkerHealthSummary(): Promise<HealthSummary> {
     return this.#scalar("get_worker_health_summary", healthSummarySchema);
+  }
+  /** Every worker until cleanup deletes its row: dead first, stopped last. */
+  listWorkers(): Promise<WorkerView[]> {
+    return this.#rows("list_workers", workerViewSchema, {});
+  }
+  listReaperActions(args: { max_rows?: number } = {}): Promise<ReaperAction[]> {
+    return this.#rows("list_reaper_actions", reaperActionSchema, args);
+  }
+
+  // Alerts
+
+  /** Opens and resolves alert episodes; returns what each channel still has to send. */
+  syncAlerts(args: { channels: string[] }): Promise<PendingAlert[]> {
+    return this.#rows("sync_alerts", pendingAlertSchema, args);
+  }
+  markAlertsSent(args: { alert_ids: number[]; event: "open" | "resolved" }): Promise<number> {
+    return this.#scalar("mark_alerts_sent", z.number().int(), args);
   }
 
   // The reaper
