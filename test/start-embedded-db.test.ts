@@ -22,7 +22,7 @@ beforeAll(async () => {
   local = await PGliteTransport.open();
   await migrate(local);
   server = await servePGlite({ db: local.db, onClientError: (m) => errors.push(m) });
-}, 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.end({ timeout: 1 })));
