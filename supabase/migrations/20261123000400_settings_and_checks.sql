@@ -196,3 +196,22 @@ begin
 end
 $$;
 comment on function taskwarden._check_json(text, jsonb) is 'Raises TW002 naming the argument when a JSON value exceeds max_json_bytes or 64 levels of nesting.';
+
+create function taskwarden._check_jsons(p_name text, p_values jsonb[])
+returns void
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_limit numeric := taskwarden._setting_num('max_json_bytes', 1048576);
+begin
+  -- Each value on its own: the size limit is per value, not per batch. _check_json walks a value
+  -- level by level (about a millisecond), so it sees only the values that could fail it: over
+  -- the limit, or with more than 64 brackets (nesting deeper than 64 needs at least 65).
+  perform taskwarden._check_json(case when cardinality(p_values) = 1 then p_name else format('%s[%s]', p_name, v.n) end, v.value)
+  from (select u.value, u.n, u.value::text as txt from unnest(p_values) with ordinality as u (value, n)) v
+  where v.value is not null
+    and (octet_length(v.txt) > v_limit or length(v.txt) - length(translate(v.txt, '[{', '')) > 64);
+end
+$$;
+comment on function taskwarden._check_jsons(text, jsonb[]) is 'Applies _check_json to every value of an array (named "name[n]"), reading the limit once and skipping values that cannot fail it.';

@@ -137,13 +137,7 @@ begin
   if enqueue_tasks.timeout_seconds is not null then
     perform taskwarden._check_range('timeout_seconds', enqueue_tasks.timeout_seconds, 1, 604800);
   end if;
-  -- Each payload on its own: the size limit (max_json_bytes) is per payload, not per batch.
-  -- _check_json costs about a millisecond a call, so it sees only the payloads that could fail it:
-  -- over the limit, or with more than 64 brackets (nesting deeper than 64 needs at least 65).
-  perform taskwarden._check_json(case when cardinality(payloads) = 1 then 'payload' else format('payloads[%s]', p.n) end, p.payload)
-  from (select u.payload, u.n, u.payload::text as txt from unnest(payloads) with ordinality as u (payload, n)) p
-  where octet_length(p.txt) > taskwarden._setting_num('max_json_bytes', 1048576)
-     or length(p.txt) - length(translate(p.txt, '[{', '')) > 64;
+  perform taskwarden._check_jsons(case when cardinality(payloads) = 1 then 'payload' else 'payloads' end, payloads);
   perform taskwarden._check_run_accepts_tasks(enqueue_tasks.run_id);
 
   return query
@@ -318,6 +312,7 @@ declare
   v_task taskwarden.tasks;
 begin
   perform taskwarden._check_fence_args(complete_task.task_id, complete_task.lease_token);
+  perform taskwarden._check_jsons('result', array[complete_task.result]);
   update taskwarden.tasks t
   set status = 'completed',
       result = complete_task.result,

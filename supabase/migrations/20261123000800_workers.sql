@@ -87,6 +87,7 @@ begin
   if jsonb_typeof(v_meta) <> 'object' then
     raise exception 'metadata must be a JSON object' using errcode = 'TW002', hint = 'Pass ''{}'' for none.';
   end if;
+  perform taskwarden._check_jsons('metadata', array[v_meta]);
 
   insert into taskwarden.worker_heartbeats as w
     (worker_id, worker_type, status, current_run_id, current_task, metadata, host, pid, run_filter_id,

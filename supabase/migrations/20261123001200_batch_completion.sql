@@ -24,6 +24,10 @@ begin
       using errcode = 'TW002', hint = 'Pass the lease_token claim_tasks returned with each task.';
   end if;
 
+  if results is not null then
+    perform taskwarden._check_jsons('results', results);
+  end if;
+
   -- Rows are locked in id order whatever order the caller listed them in, as every multi-row
   -- write does: in input order, a batch and cancel_run deadlocked in 7 of 10 rounds.
   perform from taskwarden.tasks t

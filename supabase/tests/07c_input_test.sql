@@ -65,5 +65,23 @@ select is((select count(*)::int from taskwarden.sync_alerts(array['email', 'webh
 select is((select count(*)::int from taskwarden.sync_alerts(array[repeat('c', 50)]) where subject = 'alerting#a'), 1,
           'a 50-character channel is fine');
 
+-- results and heartbeat metadata are bounded like payloads (a 2 MB result used to sit in the row)
+update taskwarden.settings set value = '1024' where key = 'max_json_bytes';
+select taskwarden.enqueue_task('bounded', '{}');
+create temp table bounded_claim as select id, lease_token from taskwarden.claim_tasks('bounded#1', array['bounded']);
+select throws_ok(format($$select taskwarden.complete_task(%s, %L, jsonb_build_object('blob', repeat('x', 2000)))$$,
+                        (select id from bounded_claim), (select lease_token from bounded_claim)),
+                 'TW002', null, 'complete_task refuses a result over max_json_bytes');
+select throws_ok(format($$select * from taskwarden.complete_tasks(array[%s]::bigint[], array[%L]::uuid[], array[jsonb_build_object('blob', repeat('x', 2000))])$$,
+                        (select id from bounded_claim), (select lease_token from bounded_claim)),
+                 'TW002', null, 'complete_tasks refuses a result over max_json_bytes');
+select is((select status from taskwarden.tasks where id = (select id from bounded_claim)), 'running',
+          'the refused completions left the task running under its lease');
+select throws_ok($$select * from taskwarden.upsert_worker_heartbeat('bounded#1', 'bounded', metadata => jsonb_build_object('blob', repeat('x', 2000)))$$,
+                 'TW002', null, 'a heartbeat refuses metadata over max_json_bytes');
+select lives_ok(format($$select taskwarden.complete_task(%s, %L, '{"ok": true}')$$,
+                       (select id from bounded_claim), (select lease_token from bounded_claim)),
+                'a result within the limit completes the task');
+
 select * from finish();
 rollback;
