@@ -330,15 +330,7 @@ describe("a result Postgres cannot store", () => {
     }
   }, 30_000);
 
-  it("a result over max_json_bytes (TW002): the attempt fails at once with the real cause in last_error", async (ctx) => {
-    // complete_task / complete_tasks must bound results with _check_json, as enqueue does
-    // payloads; until the SQL does, a result over the limit is simply stored and this cannot run.
-    const [{ bounded }] = await sql.query<{ bounded: boolean }>(
-      `select bool_and(p.prosrc like '%_check_json%') as bounded from pg_catalog.pg_proc p
-       join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-       where n.nspname = 'taskwarden' and p.proname in ('complete_task', 'complete_tasks')`,
-    );
-    if (!bounded) ctx.skip("complete_task does not check results against max_json_bytes yet");
+  it("a result over max_json_bytes (TW002): the attempt fails at once with the real cause in last_error", async () => {
     const w = unstorable();
     const running = w.start();
     try {

@@ -171,7 +171,7 @@ begin
   end if;
   v_bytes := octet_length(p_value::text);
   if v_bytes > v_limit then
-    raise exception '% is too large (% bytes of JSON, at most %)', p_name, v_bytes, v_limit
+    raise exception '% is too large (% bytes of JSON, at most % by the setting max_json_bytes)', p_name, v_bytes, v_limit
       using errcode = 'TW002',
             hint = format('Store large data elsewhere and pass a reference, or raise the setting max_json_bytes (now %s).', v_limit);
   end if;

@@ -16,11 +16,11 @@ select throws_ok($$select taskwarden.enqueue_tasks('t', array['{}', '{}']::jsonb
 
 -- size limit (max_json_bytes, 1 MiB by default)
 select throws_ok($$select taskwarden.enqueue_task('t', jsonb_build_object('blob', repeat('x', 10 * 1024 * 1024)))$$, 'TW002',
-                 'payload is too large (10485772 bytes of JSON, at most 1048576)', 'a 10 MB payload is refused, naming payload');
+                 'payload is too large (10485772 bytes of JSON, at most 1048576 by the setting max_json_bytes)', 'a 10 MB payload is refused, naming payload');
 select throws_ok($$select taskwarden.enqueue_tasks('t', array['{}', jsonb_build_object('blob', repeat('x', 2 * 1024 * 1024))])$$, 'TW002',
-                 'payloads[2] is too large (2097164 bytes of JSON, at most 1048576)', 'enqueue_tasks names the payload at fault');
+                 'payloads[2] is too large (2097164 bytes of JSON, at most 1048576 by the setting max_json_bytes)', 'enqueue_tasks names the payload at fault');
 select throws_ok($$select taskwarden.create_run('big', jsonb_build_object('blob', repeat('x', 2 * 1024 * 1024)))$$, 'TW002',
-                 'metadata is too large (2097164 bytes of JSON, at most 1048576)', 'create_run refuses metadata over the limit');
+                 'metadata is too large (2097164 bytes of JSON, at most 1048576 by the setting max_json_bytes)', 'create_run refuses metadata over the limit');
 update taskwarden.settings set value = '2048' where key = 'max_json_bytes';
 select throws_ok($$select taskwarden.enqueue_task('t', jsonb_build_object('blob', repeat('x', 3000)))$$, 'TW002', null,
                  'the limit follows the max_json_bytes setting');
