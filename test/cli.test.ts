@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EXIT, run } from "../src/cli/program.ts";
+import { EXIT } from "../src/cli/errors.ts";
+import { run } from "../src/cli/program.ts";
 import { freshDatabase } from "./support/db.ts";
 
 const BIN = new URL("../bin/taskwarden.mjs", import.meta.url).pathname;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DataDirLock, EmbeddedDatabaseBusyError, readOwnerInfo } from "../src/rpc/embedded-lock.ts";
 import { openEmbedded } from "../src/rpc/embedded.ts";
 import { PGliteTransport } from "../src/rpc/pglite.ts";
-import { migrate } from "../src/db/migrate.ts";
+import { migrate } from "../src/rpc/migrate.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TSX = fileURLToPath(import.meta.resolve("tsx"));

@@ -11,7 +11,7 @@ import { connect, Taskwarden, TaskwardenError, type RpcTransport } from "../src/
 import { PGliteTransport } from "../src/rpc/pglite.ts";
 import { PostgresTransport } from "../src/rpc/postgres.ts";
 import type { SqlTransport } from "../src/rpc/sql.ts";
-import { listMigrations, migrate } from "../src/db/migrate.ts";
+import { listMigrations, migrate } from "../src/rpc/migrate.ts";
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$/;
 const closers: (() => Promise<unknown>)[] = [];

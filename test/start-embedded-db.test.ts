@@ -2,7 +2,7 @@
 // by several real postgres.js connections, one protocol cycle at a time, a transaction at a time.
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migrate } from "../src/db/migrate.ts";
+import { migrate } from "../src/rpc/migrate.ts";
 import { servePGlite, type PGliteServer } from "../src/rpc/pglite-server.ts";
 import { PGliteTransport } from "../src/rpc/pglite.ts";
 import { PostgresTransport } from "../src/rpc/postgres.ts";

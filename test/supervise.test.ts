@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { SuperviseEvent } from "../src/cli/supervise.ts";
+import type { SuperviseEvent } from "../src/supervise.ts";
 
 const BIN = new URL("../bin/taskwarden.mjs", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "tw-supervise-"));

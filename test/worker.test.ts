@@ -8,7 +8,7 @@ import { freshDatabase } from "./support/db.ts";
 import { connect, Taskwarden, TaskwardenError, type ClaimedTask } from "../src/rpc/index.ts";
 import { PGliteTransport } from "../src/rpc/pglite.ts";
 import { PostgresTransport } from "../src/rpc/postgres.ts";
-import { migrate } from "../src/db/migrate.ts";
+import { migrate } from "../src/rpc/migrate.ts";
 import { Completions } from "../src/worker/completions.ts";
 import { createLogger } from "../src/log.ts";
 import type { SqlTransport } from "../src/rpc/sql.ts";

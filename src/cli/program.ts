@@ -1,21 +1,19 @@
 // The `taskwarden` command line. Every command is one or two calls of the SQL API; this file
 // only parses arguments and prints the answers (tables for people, --json for scripts).
+// Errors and exit codes live in ./errors.ts.
 import { existsSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { ConfigError } from "../config.ts";
-import { TaskwardenError, type Taskwarden } from "../rpc/index.ts";
+import type { Taskwarden } from "../rpc/index.ts";
+import { describeError, EXIT, UsageError } from "./errors.ts";
 import type { HealthSummary, ReapSummary, StaleRunAction, TaskAction } from "../rpc/client.ts";
 import { UUID } from "../rpc/client.ts";
 import { reapTotals } from "../reaper/loop.ts";
 import { ago, duration, pairs, table } from "../format.ts";
 import { openClient, resolveConnection, shareEmbedded, type OpenOptions, type ResolvedConnection } from "./connection.ts";
 import type { OwnerInfo } from "../rpc/embedded-lock.ts";
-import { stopSignals } from "./signals.ts";
-import { describeEvent, Supervisor, type RestartPolicy } from "./supervise.ts";
-
-/** Exit codes, documented in `taskwarden --help`. */
-export const EXIT = { ok: 0, failed: 1, badInput: 2, notFound: 3, invalidState: 4, unreachable: 5 } as const;
+import { stopSignals } from "../signals.ts";
+import { describeEvent, Supervisor, type RestartPolicy } from "../supervise.ts";
 
 export interface CliIO {
   out: (text: string) => void;
@@ -28,8 +26,6 @@ interface GlobalOptions {
   databaseUrl?: string;
   dataDir?: string;
 }
-
-class UsageError extends Error {}
 
 /**
  * Flag values are checked here, against the same ranges the SQL enforces, so an operator reads
@@ -66,41 +62,6 @@ function taskId(raw: string): number {
 function runId(raw: string): string {
   if (!UUID.test(raw)) throw new UsageError(`run id must be a uuid (got "${raw}")`);
   return raw;
-}
-
-/** SQL hints name views and arguments; on the command line the same advice names a command. */
-const CLI_HINTS: [RegExp, string][] = [
-  [/taskwarden\.v_active_workers|worker ids/i, "run `taskwarden workers list` for worker ids"],
-  [/^Check task_id\.?$/, "check the task id"],
-  [/^Check run_id\.?$/, "check the run id; `taskwarden runs stale` lists running ones"],
-];
-
-function operatorHint(hint: string): string {
-  return CLI_HINTS.find(([pattern]) => pattern.test(hint))?.[1] ?? hint;
-}
-
-/** One line, never a stack trace; the exit code says what kind of failure it was. */
-export function describeError(err: unknown, where?: string): { message: string; code: number } {
-  if (err instanceof UsageError) return { message: err.message, code: EXIT.badInput };
-  if (err instanceof ConfigError) {
-    return { message: `bad configuration: ${err.issues.map((i) => `${i.variable} ${i.message}`).join("; ")}`, code: EXIT.badInput };
-  }
-  if (err instanceof TaskwardenError) {
-    const hint = err.hint ? ` (${operatorHint(err.hint)})` : "";
-    if (err.notFound) return { message: `${err.message}${hint}`, code: EXIT.notFound };
-    // A TW002 message already names the argument and its range.
-    if (err.invalidArgument || err.sqlstate?.startsWith("22")) return { message: err.message, code: EXIT.badInput };
-    if (err.sqlstate === "TW004") return { message: `${err.message}${hint}`, code: EXIT.invalidState };
-    if (!err.sqlstate || err.sqlstate.startsWith("08") || err.sqlstate === "28P01" || err.sqlstate === "3D000") {
-      return { message: `cannot reach ${where ?? "the database"}: ${err.message}`, code: EXIT.unreachable };
-    }
-    return { message: `${err.message}${hint}`, code: EXIT.failed };
-  }
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|CONNECT_TIMEOUT)$/.test(e.code)) {
-    return { message: `cannot reach ${where ?? "the database"}: ${e.message}`, code: EXIT.unreachable };
-  }
-  return { message: err instanceof Error ? err.message.split("\n")[0]! : String(err), code: EXIT.failed };
 }
 
 function reapLine(s: ReapSummary): string {
@@ -454,7 +415,7 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 not allowed in the curre
       if (connection.kind === "supabase") {
         throw new UsageError("migrate needs DATABASE_URL (supabase-js cannot run migrations; or use `supabase db push`)");
       }
-      const { migrate } = await import("../db/migrate.ts");
+      const { migrate } = await import("../rpc/migrate.ts");
       const tw = await openClient(connection, { migrate: false, role: roleOf(cmd) });
       try {
         const result = await migrate(tw.transport as Parameters<typeof migrate>[0]);

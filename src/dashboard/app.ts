@@ -116,7 +116,7 @@ export function createDashboard(opts: DashboardOptions): Hono {
         opts.onAction?.(path, value);
         return reply(200, message);
       } catch (err) {
-        const status = err instanceof TaskwardenError ? (err.notFound ? 404 : err.invalidArgument ? 400 : err.sqlstate === "TW004" ? 409 : 503) : 503;
+        const status = err instanceof TaskwardenError ? (err.notFound ? 404 : err.invalidArgument ? 400 : err.invalidState ? 409 : 503) : 503;
         return reply(status, errorText(err));
       }
     });

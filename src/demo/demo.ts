@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { isSqlTransport, type SqlTransport, type Taskwarden } from "../rpc/index.ts";
-import { scriptCommand } from "../cli/supervise.ts";
+import { scriptCommand } from "../supervise.ts";
 
 /** Short thresholds so the recovery happens within seconds (written to taskwarden.settings). */
 export const DEMO_SETTINGS: Record<string, number> = {

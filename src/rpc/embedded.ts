@@ -102,7 +102,7 @@ async function openAsOwner(dataDir: string, lock: DataDirLock, options: Embedded
   try {
     let applied = 0;
     if (options.migrate ?? true) {
-      const { migrate } = await import("../db/migrate.ts");
+      const { migrate } = await import("./migrate.ts");
       applied = (await migrate(transport)).applied.length;
     }
     // Announced only once migrated: a client may use what it finds at once.

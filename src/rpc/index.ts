@@ -59,7 +59,7 @@ export async function connect(config: ConnectConfig): Promise<Taskwarden> {
       await transport.close();
       throw new Error("migrations cannot run through supabase-js: set DATABASE_URL, or use `supabase db push`");
     }
-    const { migrate } = await import("../db/migrate.ts");
+    const { migrate } = await import("./migrate.ts");
     try {
       await migrate(transport as Parameters<typeof migrate>[0]);
     } catch (err) {

@@ -84,6 +84,10 @@ export class TaskwardenError extends Error {
   get notFound(): boolean {
     return this.sqlstate === SQLSTATE.notFound;
   }
+  /** Not allowed in the row's current state (a completed task requeued, a run finished twice). */
+  get invalidState(): boolean {
+    return this.sqlstate === SQLSTATE.invalidState;
+  }
   /**
    * Worth retrying: connection trouble (no SQLSTATE, class 08, 57P shutdown, 53 resources), a
    * deadlock or a serialization failure.

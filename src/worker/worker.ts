@@ -14,7 +14,7 @@ import { TaskwardenError } from "../rpc/transport.ts";
 import { isSqlTransport, type SqlTransaction } from "../rpc/sql.ts";
 import { loadConfig } from "../config.ts";
 import { log as rootLog, type Logger } from "../log.ts";
-import { stopSignals } from "../cli/signals.ts";
+import { stopSignals } from "../signals.ts";
 import { makeWorkerId, WorkerHeartbeat } from "./heartbeat.ts";
 import { LeaseLostError, WorkerFatalError, WorkerShutdownError } from "./errors.ts";
 import { resolveOptions, type ResolvedOptions, type TaskContext, type WorkerOptions } from "./options.ts";

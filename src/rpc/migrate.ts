@@ -5,9 +5,9 @@
 import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import type { PGlite } from "@electric-sql/pglite";
-import { encodeParam } from "../rpc/sql.ts";
-import { PGliteTransport } from "../rpc/pglite.ts";
-import { PostgresTransport } from "../rpc/postgres.ts";
+import { encodeParam } from "./sql.ts";
+import { PGliteTransport } from "./pglite.ts";
+import { PostgresTransport } from "./postgres.ts";
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../supabase/migrations/", import.meta.url));
 
