@@ -68,6 +68,7 @@ describe("the deploy upload", () => {
       "src/reaper/alerts/smtp.ts",
       "src/reaper/alerts/webhook.ts",
       "src/reaper/monitor.ts",
+      "src/rpc/client.ts",
       "src/rpc/supabase.ts",
       "src/rpc/transport.ts",
       "supabase/functions/reaper/deno.json",

@@ -2,21 +2,13 @@
 // what recovered, once per problem and channel. The de-duplication state lives in SQL
 // (sync_alerts / mark_alerts_sent); this file formats and delivers. Web-standard: the Deno edge
 // function and Node (CLI, in-process reaper) run the same code.
+import { Taskwarden, type PendingAlert } from "../rpc/client.ts";
 import type { RpcTransport } from "../rpc/transport.ts";
+
+export type { PendingAlert };
 
 export type AlertKind = "dead_worker" | "stale_run";
 export type AlertEvent = "open" | "resolved";
-
-export interface PendingAlert {
-  alert_id: number;
-  channel: string;
-  kind: AlertKind;
-  subject: string;
-  event: AlertEvent;
-  details: Record<string, unknown>;
-  opened_at: string;
-  resolved_at: string | null;
-}
 
 /** One message: every alert of one kind and event for one channel. */
 export interface AlertMessage {
@@ -93,8 +85,7 @@ export async function runMonitor(
   rpc: RpcTransport,
   opts: { source: string; channels: AlertChannel[]; log?: MonitorLogger },
 ): Promise<MonitorResult> {
-  const [row] = await rpc.call("reap", { source: opts.source });
-  const reap = (row?.reap ?? {}) as Record<string, unknown>;
+  const reap = await new Taskwarden(rpc).reap({ source: opts.source });
   return { reap, alerts: await deliverAlerts(rpc, opts.channels, opts.log) };
 }
 
@@ -107,13 +98,14 @@ export async function deliverAlerts(rpc: RpcTransport, channels: AlertChannel[],
   const reports: ChannelReport[] = [];
   if (channels.length === 0) return reports;
 
-  const pending = (await rpc.call("sync_alerts", { channels: channels.map((c) => c.name) })) as unknown as PendingAlert[];
+  const tw = new Taskwarden(rpc);
+  const pending = await tw.syncAlerts({ channels: channels.map((c) => c.name) });
   for (const channel of channels) {
     const report: ChannelReport = { channel: channel.name, sent: 0, failed: 0 };
     for (const message of composeMessages(pending.filter((a) => a.channel === channel.name))) {
       try {
         await channel.send(message);
-        await rpc.call("mark_alerts_sent", { alert_ids: message.alerts.map((a) => a.alert_id), event: message.event });
+        await tw.markAlertsSent({ alert_ids: message.alerts.map((a) => a.alert_id), event: message.event });
         report.sent += message.alerts.length;
       } catch (err) {
         // Not marked: the same alerts are offered again on the next call.
