@@ -76,14 +76,14 @@ setTimeout(() => process.exit(1), n === 4 ? 900 : 20);
     const exits = s.events.filter((e) => e.event === "exited");
     expect(exits.slice(0, 4).map((e) => (e as { code: number }).code)).toEqual([1, 1, 1, 1]);
 
-    // The real gaps between starts follow the delays (each at least its delay, growing).
+    // The real gaps between starts honour the delays: each is at least its delay. (They also
+    // include a process start, which on a loaded machine can outweigh the delay itself, so
+    // their order is not compared.)
     const starts = readFileSync(log, "utf8").trim().split("\n").map(Number);
     const gaps = starts.slice(1, 4).map((t, i) => t - starts[i]!);
     expect(gaps[0]).toBeGreaterThanOrEqual(150);
     expect(gaps[1]).toBeGreaterThanOrEqual(300);
     expect(gaps[2]).toBeGreaterThanOrEqual(600);
-    expect(gaps[1]).toBeGreaterThan(gaps[0]!);
-    expect(gaps[2]).toBeGreaterThan(gaps[1]!);
 
     s.child.kill("SIGTERM");
     const { code } = await s.exited;

@@ -140,10 +140,11 @@ describe("the self-fence: the database is unreachable for longer than the lease"
         // Before the lease could expire in the database, by at least most of the margin.
         expect(runs[0].end!).toBeLessThan(expiresAt);
         expect(expiresAt - runs[0].end!).toBeGreaterThan(fenceMargin(leaseSeconds * 1000) / 2);
-        // Every failed beat was logged, including the ones that hung on dropped bytes.
-        const failures = lines.filter((l) => l.msg === "heartbeat failed; retrying");
-        expect(failures.length).toBeGreaterThanOrEqual(2);
+        // A failed beat is logged (on dropped bytes it fails by its own timeout, not by an error).
+        const failed = () => lines.filter((l) => l.msg === "heartbeat failed; retrying").length;
+        expect(failed()).toBeGreaterThanOrEqual(1);
         expect(lines.some((l) => l.msg.startsWith("lease lost (fenced)"))).toBe(true);
+        const failedAtFence = failed();
 
         // The reaper takes the task back once the lease expired; B (a direct connection) runs it.
         b = new Worker({ ...base, type, rpc: tw, leaseSeconds: 30, heartbeatSeconds: 1, handler: recording(runs, "B", 200) });
@@ -163,6 +164,8 @@ describe("the self-fence: the database is unreachable for longer than the lease"
         expect(runs[1].start).toBeGreaterThan(cutAt);
         await b.stop();
         await runningB;
+        // Meanwhile A's heartbeat loop kept trying, and logged each failure.
+        expect(failed()).toBeGreaterThan(failedAtFence);
 
         await proxy.heal();
         const summary = await a.stop();

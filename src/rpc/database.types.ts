@@ -196,6 +196,9 @@ isOneToOne: false
 "_check_json":
 { Args: { "p_name": string,"p_value": Json }; Returns: undefined
                            },
+"_check_jsons":
+{ Args: { "p_name": string,"p_values": (Json)[] }; Returns: undefined
+                           },
 "_check_range":
 { Args: { "p_max": number,"p_min": number,"p_name": string,"p_value": number }; Returns: undefined
                            },
@@ -286,7 +289,7 @@ isOneToOne: false
 { Args: { "p_after": number,"p_rows": number }; Returns: Record<string, unknown>
                            },
 "_prune":
-{ Args: { "p_dry_run": boolean }; Returns: Json
+{ Args: { "p_dry_run": boolean,"p_max_batches"?: number }; Returns: Json
                            },
 "_raise_lease_lost":
 { Args: { "p_lease_token": string,"p_task_id": number }; Returns: undefined

@@ -17,7 +17,10 @@ begin
     raise notice 'taskwarden: pg_net or Vault is not available; schedule the reaper edge function by hand (see supabase/functions/reaper/README.md)';
     return;
   end if;
-  create extension if not exists pg_net;
+  -- In Supabase's `extensions` schema, as its docs enable it (never public: the advisors flag that);
+  -- pg_net's functions live in its own `net` schema either way.
+  create schema if not exists extensions;
+  create extension if not exists pg_net with schema extensions;
   -- Hosted Supabase has Vault enabled already; a self-hosted database may only have it installed.
   if not exists (select from pg_catalog.pg_namespace where nspname = 'vault') then
     create extension if not exists supabase_vault;
