@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPostgrestStandin, type PostgrestStandin } from "./support/postgrest-standin.ts";
-import { startSmtpSink, startWebhookSink, type SmtpSink, type WebhookSink } from "./support/alert-sinks.ts";
+import { alertEnv, startSmtpSink, startWebhookSink, type SmtpSink, type WebhookSink } from "./support/alert-sinks.ts";
 import { freshDatabase } from "./support/db.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -54,15 +54,7 @@ function functionEnv(port: number, extra: Record<string, string> = {}): Record<s
     SUPABASE_URL: standin.url,
     SUPABASE_SERVICE_ROLE_KEY: standin.serviceRoleKey,
     CRON_SECRET,
-    ALERT_WEBHOOK_URL: webhook.url,
-    HEARTBEAT_MONITOR_ALERT_EMAIL: "oncall@example.com",
-    EMAIL_FROM: "taskwarden <alerts@example.com>",
-    SMTP_HOST: "127.0.0.1",
-    SMTP_PORT: String(smtp.port),
-    SMTP_SECURE: "true",
-    SMTP_TLS_CA: smtp.certificate,
-    SMTP_USER: smtp.user,
-    SMTP_PASSWORD: smtp.password,
+    ...alertEnv(smtp, webhook),
     ...extra,
   };
 }

@@ -12,7 +12,7 @@ import { smtpSender } from "../src/reaper/alerts/smtp.ts";
 import { ReaperLoop } from "../src/reaper/loop.ts";
 import type { ChannelReport } from "../src/reaper/monitor.ts";
 import { connect, type Taskwarden } from "../src/rpc/index.ts";
-import { startSmtpSink, startWebhookSink, type SmtpSink, type WebhookSink } from "./support/alert-sinks.ts";
+import { alertEnv, startSmtpSink, startWebhookSink, type SmtpSink, type WebhookSink } from "./support/alert-sinks.ts";
 import { freshDatabase } from "./support/db.ts";
 
 let smtp: SmtpSink;
@@ -51,15 +51,7 @@ async function deadWorker(sql: postgres.Sql, id: string): Promise<number> {
 const reaps = async (sql: postgres.Sql) => (await sql`select count(*)::int as n from taskwarden.reaper_runs where source = 'local'`)[0].n as number;
 
 const smtpEnv = (extra: Record<string, string> = {}) => ({
-  ALERT_WEBHOOK_URL: webhook.url,
-  HEARTBEAT_MONITOR_ALERT_EMAIL: "oncall@example.com",
-  EMAIL_FROM: "taskwarden <alerts@example.com>",
-  SMTP_HOST: "127.0.0.1",
-  SMTP_PORT: String(smtp.port),
-  SMTP_SECURE: "true",
-  SMTP_TLS_CA: smtp.certificate,
-  SMTP_USER: smtp.user,
-  SMTP_PASSWORD: smtp.password,
+  ...alertEnv(smtp, webhook),
   ...extra,
 });
 

@@ -18,7 +18,10 @@ afterAll(() => {
 type Event = SuperviseEvent & { at: string };
 
 function supervise(args: string[]) {
-  const child = spawn(process.execPath, [BIN, "--json", "supervise", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  // These scripts use no database. With a DATABASE_URL the supervisor leaves the embedded one
+  // alone (it would otherwise own .taskwarden/ and open PGlite first: seconds, under load tens).
+  const env = { ...process.env, DATABASE_URL: "postgres://unused@127.0.0.1:9/unused" };
+  const child = spawn(process.execPath, [BIN, "--json", "supervise", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
   spawned.push(child);
   const events: Event[] = [];
   let stderr = "";
@@ -93,7 +96,9 @@ setTimeout(() => process.exit(1), n === 4 ? 900 : 20);
 
   it("SIGTERM (even delivered twice) is forwarded to every worker once; one that ignores it is killed after --stop-timeout", async () => {
     const log = join(dir, "signals.log");
+    const ready = join(dir, "ready.log");
     writeFileSync(log, "");
+    writeFileSync(ready, "");
     const script = join(dir, "graceful.mjs");
     // Slot 3 ignores SIGTERM (a stuck worker); the others shut down gracefully.
     writeFileSync(
@@ -104,6 +109,7 @@ process.on("SIGTERM", () => {
   appendFileSync(${JSON.stringify(log)}, "SIGTERM " + slot + "\\n");
   if (slot !== "3") setTimeout(() => process.exit(0), 100);
 });
+appendFileSync(${JSON.stringify(ready)}, slot + "\\n");
 setInterval(() => {}, 1000);
 `,
     );
@@ -111,7 +117,8 @@ setInterval(() => {}, 1000);
     await s.waitFor((e) => e.filter((x) => x.event === "started").length === 3);
     const pids = s.events.flatMap((e) => (e.event === "started" ? [e.pid] : []));
     expect(pids.every(alive)).toBe(true);
-    await new Promise((r) => setTimeout(r, 300)); // the scripts install their handlers
+    // Each script says when its handler is installed (a process start can take a while under load).
+    await s.waitFor(() => readFileSync(ready, "utf8").trim().split("\n").filter(Boolean).length === 3);
 
     const t0 = Date.now();
     s.child.kill("SIGTERM");

@@ -13,6 +13,7 @@ import { PostgresTransport } from "../src/rpc/postgres.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import type { SqlTransport } from "../src/rpc/sql.ts";
 import { fenceMargin, Worker, WorkerFatalError, type TaskHandler, type WorkerOptions } from "../src/worker/index.ts";
+import { deferred, until } from "./support/wait.ts";
 
 let tw: Taskwarden;
 let sql: SqlTransport;
@@ -44,21 +45,6 @@ function capture(): { logger: Logger; lines: LogLine[] } {
   return { logger, lines };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-function deferred<T = void>() {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 const task = async (id: number) => (await tw.getTask({ task_id: id })).task;
 const events = async (id: number, event: string) =>
@@ -384,7 +370,7 @@ describe("a handler that ignores its AbortSignal", () => {
           [w.workerId],
         );
         return Array.isArray(row?.stuck) && row.stuck.length > 0 ? row.stuck : undefined;
-      });
+      }, 20_000);
       expect(stuck[0]).toMatchObject({ task_type: type });
       expect(lines.some((l) => l.msg.startsWith("handler ignores its abort signal"))).toBe(true);
       await until("all three failed", async () => (await Promise.all(tasks.map((t) => task(t.id)))).every((t) => t.status === "failed"), 30_000);
@@ -440,7 +426,7 @@ describe("heartbeat settings that make a live worker look dead", () => {
       // Just inside the rule: beats every 4.9 s against 10 s start fine.
       const ok = new Worker({ ...base, type: "slow_beats", rpc: tw, heartbeatSeconds: 4.9, leaseSeconds: 60, handler: async () => {} });
       const started = ok.start();
-      await until("registered", async () => ok.heartbeat.lastResult !== undefined);
+      await until("registered", async () => ok.heartbeat.lastResult !== undefined, 20_000);
       await ok.stop();
       await expect(started).resolves.toMatchObject({ reason: "stop()" });
     } finally {

@@ -12,6 +12,7 @@ import { migrate } from "../src/rpc/migrate.ts";
 import { Completions } from "../src/worker/completions.ts";
 import { createLogger } from "../src/log.ts";
 import type { SqlTransport } from "../src/rpc/sql.ts";
+import { deferred, until } from "./support/wait.ts";
 import {
   LeaseLostError,
   NonRetryableError,
@@ -42,21 +43,6 @@ function worker(type: string, handler: TaskHandler, opts: Partial<WorkerOptions>
   return new Worker({ type, handler, rpc: tw, ...fast, ...opts });
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-function deferred<T = void>() {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 async function workerRow(id: string) {
   const [row] = await sql.query("select status, current_task, stopped_at from taskwarden.worker_heartbeats where worker_id = $1", [id]);

@@ -129,3 +129,18 @@ export async function startWebhookSink(): Promise<WebhookSink> {
     close: () => new Promise<void>((ok) => server.close(() => ok())),
   };
 }
+
+/** The alert variables that point the reaper at these sinks (email over implicit TLS, and a webhook). */
+export function alertEnv(smtp: SmtpSink, webhook: WebhookSink): Record<string, string> {
+  return {
+    ALERT_WEBHOOK_URL: webhook.url,
+    HEARTBEAT_MONITOR_ALERT_EMAIL: "oncall@example.com",
+    EMAIL_FROM: "taskwarden <alerts@example.com>",
+    SMTP_HOST: "127.0.0.1",
+    SMTP_PORT: String(smtp.port),
+    SMTP_SECURE: "true",
+    SMTP_TLS_CA: smtp.certificate,
+    SMTP_USER: smtp.user,
+    SMTP_PASSWORD: smtp.password,
+  };
+}
