@@ -359,6 +359,21 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         }
         restartRecovery = (performance.now() - t0) / 1000;
         log(`chaos: Postgres back, completions resumed after ${restartRecovery.toFixed(2)} s`);
+      } else if (now >= nextKill) {
+        // Kills first: the other faults are slower to start, and a short window must still have one.
+        nextKill = now + killEvery * (0.5 + random()) * 1000;
+        const candidates = live();
+        if (candidates.length > 0) {
+          const w = candidates[Math.floor(random() * candidates.length)];
+          const held = await heldBy(w.workerId!);
+          const t = performance.now();
+          w.endedByDriver = true;
+          await killAndWait(w.child, "SIGKILL");
+          kills++;
+          pending.push({ what: `kill ${w.workerId}`, at: t, owner: w.workerId!, taskIds: held });
+          log(`chaos: ${elapsed().toFixed(1)} s SIGKILL ${w.workerId} holding ${held.length} tasks; starting a replacement`);
+          await spawnWorker();
+        }
       } else if (now >= nextFreeze) {
         nextFreeze = now + freezeEvery * 1000;
         const candidates = live();
@@ -412,20 +427,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
             () => operatorRequeues++,
             () => {},
           );
-        }
-      } else if (now >= nextKill) {
-        nextKill = now + killEvery * (0.5 + random()) * 1000;
-        const candidates = live();
-        if (candidates.length > 0) {
-          const w = candidates[Math.floor(random() * candidates.length)];
-          const held = await heldBy(w.workerId!);
-          const t = performance.now();
-          w.endedByDriver = true;
-          await killAndWait(w.child, "SIGKILL");
-          kills++;
-          pending.push({ what: `kill ${w.workerId}`, at: t, owner: w.workerId!, taskIds: held });
-          log(`chaos: ${elapsed().toFixed(1)} s SIGKILL ${w.workerId} holding ${held.length} tasks; starting a replacement`);
-          await spawnWorker();
         }
       }
       await sleep(50);

@@ -61,8 +61,8 @@ const WANTED: [name: string, version: RegExp | null][] = [
 ];
 
 /**
- * Checks the control files (and Vault's key script) where `../shared/tools/install-supabase-extensions`
- * puts them; the same test as its `--check`, without needing the tool in a user's clone.
+ * Checks the control files (and Vault's key script) in PostgreSQL's extension directory, where
+ * .ci/run's build of the extensions puts them; a user's clone needs no build tool to ask.
  */
 export function supabaseExtensions(): SupabaseExtensions {
   const pgConfig = join(pgBinOrNull() ?? "/usr/lib/postgresql/15/bin", "pg_config");
@@ -81,7 +81,7 @@ export function supabaseExtensions(): SupabaseExtensions {
   }
   if (!existsSync(join(dir, "pgsodium_getkey"))) missing.push("Vault's pgsodium_getkey key script");
   if (missing.length === 0) return { ok: true, reason: "" };
-  return { ok: false, reason: `missing ${missing.join(", ")}: run ../shared/tools/install-supabase-extensions` };
+  return { ok: false, reason: `missing ${missing.join(", ")}: install hosted Supabase's extensions into this PostgreSQL (as .ci/run does)` };
 }
 
 /**
