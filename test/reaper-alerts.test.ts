@@ -2,6 +2,7 @@
 // the same channels built from the same variables, one message per problem and channel however
 // many reaps see it (sync_alerts / mark_alerts_sent), a failing channel retried without holding up
 // the others or the reaps. Real SMTP over implicit TLS and a real webhook receiver on loopback.
+import { setTimeout } from "node:timers/promises";
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
 import postgres from "postgres";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -10,10 +11,11 @@ import { alertChannels } from "../src/reaper/alerts/index.ts";
 import { emailChannel } from "../src/reaper/alerts/email.ts";
 import { smtpSender } from "../src/reaper/alerts/smtp.ts";
 import { ReaperLoop } from "../src/reaper/loop.ts";
-import type { ChannelReport } from "../src/reaper/monitor.ts";
+import { deliverAlerts, type AlertChannel, type AlertMessage, type ChannelReport } from "../src/reaper/monitor.ts";
 import { connect, type Taskwarden } from "../src/rpc/index.ts";
 import { alertEnv, startSmtpSink, startWebhookSink, type SmtpSink, type WebhookSink } from "./support/alert-sinks.ts";
 import { freshDatabase } from "./support/db.ts";
+import { deferred } from "./support/wait.ts";
 
 let smtp: SmtpSink;
 let webhook: WebhookSink;
@@ -32,9 +34,9 @@ afterAll(async () => {
   await Promise.allSettled([smtp?.close(), webhook?.close()]);
 });
 
-async function database() {
-  const url = await freshDatabase();
-  const db = { sql: postgres(url, { max: 1, onnotice: () => {} }), tw: await connect({ DATABASE_URL: url }) };
+async function database(url?: string) {
+  url ??= await freshDatabase();
+  const db = { url, sql: postgres(url, { max: 1, onnotice: () => {} }), tw: await connect({ DATABASE_URL: url }) };
   opened.push(db);
   return db;
 }
@@ -118,6 +120,52 @@ describe("ReaperLoop with alert channels", () => {
     const open = await sql`select channel, open_sent_at is not null as sent from taskwarden.alerts order by channel`;
     expect(open.map((r) => [r.channel, r.sent])).toEqual([["email", false], ["webhook", true]]);
   }, 120_000);
+
+  it("two reapers delivering at once (the edge function and npm start) send each message once", async () => {
+    const first = await database();
+    const second = await database(first.url);
+    await deadWorker(first.sql, "mailer-4#b1");
+    // A slow channel: each send waits until the other reaper has sent too, or 3 s. Two deliveries
+    // of one alert would both be in flight here, not one after the other.
+    const sent: AlertMessage[] = [];
+    const bothSent = deferred();
+    const slow: AlertChannel = {
+      name: "webhook",
+      async send(message) {
+        sent.push(message);
+        if (sent.length === 2) bothSent.resolve();
+        await Promise.race([bothSent.promise, setTimeout(3_000)]);
+      },
+    };
+    const reports = await Promise.all([first, second].map((db) => deliverAlerts(db.tw.transport, [slow])));
+    expect(sent).toHaveLength(1);
+    expect(reports.map((r) => r[0]!.sent).sort()).toEqual([0, 1]);
+    // Delivered once and marked: neither reaper offers it again.
+    expect(await deliverAlerts(second.tw.transport, [slow])).toEqual([{ channel: "webhook", sent: 0, failed: 0 }]);
+    expect(sent).toHaveLength(1);
+  }, 60_000);
+
+  it("a failed delivery is offered again at once; one whose reaper died, after the delivery lease", async () => {
+    const { sql, tw } = await database();
+    await deadWorker(sql, "mailer-5#b1");
+    const failing: AlertChannel = { name: "webhook", send: async () => { throw new Error("receiver down"); } };
+    const [failed] = await deliverAlerts(tw.transport, [failing]);
+    expect(failed).toMatchObject({ channel: "webhook", sent: 0, failed: 1, error: "receiver down" });
+    const sent: AlertMessage[] = [];
+    const ok: AlertChannel = { name: "webhook", send: async (m) => void sent.push(m) };
+    expect((await deliverAlerts(tw.transport, [ok]))[0]).toMatchObject({ sent: 1, failed: 0 });
+
+    // A reaper that took an alert to deliver and died before marking it: the alert is offered
+    // again once its delivery lease has passed, not before.
+    await sql`select 1 from taskwarden.upsert_worker_heartbeat('mailer-6#b1', 'mail', 'idle')`;
+    await sql`update taskwarden.worker_heartbeats set last_heartbeat_at = now() - interval '7 minutes' where worker_id = 'mailer-6#b1'`;
+    const taken = await tw.syncAlerts({ channels: ["webhook"] });
+    expect(taken.map((a) => a.subject)).toEqual(["mailer-6#b1"]);
+    expect((await deliverAlerts(tw.transport, [ok]))[0]).toMatchObject({ sent: 0 });
+    await sql`update taskwarden.alerts set delivering_until = now() - interval '1 second' where subject = 'mailer-6#b1'`;
+    expect((await deliverAlerts(tw.transport, [ok]))[0]).toMatchObject({ sent: 1 });
+    expect(sent.map((m) => m.alerts[0]!.subject)).toEqual(["mailer-5#b1", "mailer-6#b1"]);
+  }, 60_000);
 
   it("an SMTP server that never answers holds up no reap", async () => {
     const { sql, tw } = await database();

@@ -90,8 +90,8 @@ export async function runMonitor(
 }
 
 /**
- * Delivers what sync_alerts says is pending for these channels, marking each message sent only
- * after its channel took it. Reads the current dead workers and stale runs, so it can follow a reap
+ * Delivers what sync_alerts hands this caller (each pending alert goes to one caller at a time),
+ * marking each message sent only after its channel took it, or failed when it did not. Reads the current dead workers and stale runs, so it can follow a reap
  * made elsewhere (the Node in-process reaper reaps through the typed client first).
  */
 export async function deliverAlerts(rpc: RpcTransport, channels: AlertChannel[], log?: MonitorLogger): Promise<ChannelReport[]> {
@@ -108,10 +108,12 @@ export async function deliverAlerts(rpc: RpcTransport, channels: AlertChannel[],
         await tw.markAlertsSent({ alert_ids: message.alerts.map((a) => a.alert_id), event: message.event });
         report.sent += message.alerts.length;
       } catch (err) {
-        // Not marked: the same alerts are offered again on the next call.
         report.failed += message.alerts.length;
         report.error = err instanceof Error ? err.message : String(err);
         log?.warn({ channel: channel.name, err: report.error, alerts: message.alerts.length }, "alert delivery failed; retried next time");
+        // Given back, so the next call offers them again; if this fails too, they come back when
+        // their delivery lease ends.
+        await tw.markAlertsSent({ alert_ids: message.alerts.map((a) => a.alert_id), event: "failed" }).catch(() => {});
       }
     }
     reports.push(report);

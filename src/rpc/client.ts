@@ -494,7 +494,7 @@ export class Taskwarden {
   syncAlerts(args: { channels: string[] }): Promise<PendingAlert[]> {
     return this.#rows("sync_alerts", pendingAlertSchema, args);
   }
-  markAlertsSent(args: { alert_ids: number[]; event: "open" | "resolved" }): Promise<number> {
+  markAlertsSent(args: { alert_ids: number[]; event: "open" | "resolved" | "failed" }): Promise<number> {
     return this.#scalar("mark_alerts_sent", z.number().int(), args);
   }
 

@@ -6,14 +6,14 @@ export type Database = {
           Tables: {
             "alerts": {
                   Row: {
-                    "alert_key": string,"channel": string,"details": NonNullable<Json>,"id": number,"kind": string,"open_sent_at": string | null,"opened_at": string,"resolved_at": string | null,"resolved_sent_at": string | null,"subject": string
+                    "alert_key": string,"channel": string,"delivering_until": string | null,"details": NonNullable<Json>,"id": number,"kind": string,"open_sent_at": string | null,"opened_at": string,"resolved_at": string | null,"resolved_sent_at": string | null,"subject": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "alert_key": string,"channel": string,"details": NonNullable<Json>,"id"?: never,"kind": string,"open_sent_at"?: string | null,"opened_at"?: string,"resolved_at"?: string | null,"resolved_sent_at"?: string | null,"subject": string
+                    "alert_key": string,"channel": string,"delivering_until"?: string | null,"details": NonNullable<Json>,"id"?: never,"kind": string,"open_sent_at"?: string | null,"opened_at"?: string,"resolved_at"?: string | null,"resolved_sent_at"?: string | null,"subject": string
                   }
                   Update: {
-                    "alert_key"?: string,"channel"?: string,"details"?: NonNullable<Json>,"id"?: never,"kind"?: string,"open_sent_at"?: string | null,"opened_at"?: string,"resolved_at"?: string | null,"resolved_sent_at"?: string | null,"subject"?: string
+                    "alert_key"?: string,"channel"?: string,"delivering_until"?: string | null,"details"?: NonNullable<Json>,"id"?: never,"kind"?: string,"open_sent_at"?: string | null,"opened_at"?: string,"resolved_at"?: string | null,"resolved_sent_at"?: string | null,"subject"?: string
                   }
                   Relationships: [
                     

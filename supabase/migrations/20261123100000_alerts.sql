@@ -1,6 +1,8 @@
 -- taskwarden: alert de-duplication. A problem (a dead worker, a stale run) opens one episode per
--- alert channel; each channel is told once when it opens and once when it resolves. A channel
--- whose delivery failed is not marked and is offered again on the next call.
+-- alert channel; each channel is told once when it opens and once when it resolves. Whoever reaps
+-- delivers (the edge function, `npm start`, `taskwarden reap`), so sync_alerts hands each pending
+-- alert to one caller at a time under a short delivery lease: a caller that fails says so and the
+-- alert is offered again on the next call; one that dies mid-delivery loses it when the lease ends.
 
 create table taskwarden.alerts (
   id                bigint generated always as identity primary key,
@@ -12,7 +14,8 @@ create table taskwarden.alerts (
   opened_at         timestamptz not null default now(),
   resolved_at       timestamptz,
   open_sent_at      timestamptz,
-  resolved_sent_at  timestamptz
+  resolved_sent_at  timestamptz,
+  delivering_until  timestamptz              -- a caller of sync_alerts is delivering it until then
 );
 comment on table taskwarden.alerts is 'Alert episodes per problem and channel: opened, resolved, and when each was sent.';
 create unique index alerts_one_open_per_channel on taskwarden.alerts (alert_key, channel) where resolved_at is null;
@@ -75,18 +78,26 @@ begin
   on conflict (alert_key, channel) where resolved_at is null
   do update set details = excluded.details;
 
+  -- Taken under a delivery lease: a concurrent caller waits for these rows, then finds them taken.
+  -- Two minutes outlast one delivery round (each channel gives up after 10 s a step).
   return query
-    select a.id, a.channel, a.kind, a.subject,
-           case when a.resolved_at is null then 'open' else 'resolved' end, a.details, a.opened_at, a.resolved_at
-    from taskwarden.alerts a
-    where a.channel = any (v_channels)
-      and ((a.resolved_at is null and a.open_sent_at is null)
-           -- a recovery is news only to a channel that heard of the problem
-           or (a.resolved_at is not null and a.open_sent_at is not null and a.resolved_sent_at is null))
-    order by a.channel, a.kind, a.id;
+    with offered as (
+      update taskwarden.alerts a
+      set delivering_until = now() + interval '2 minutes'
+      where a.channel = any (v_channels)
+        and (a.delivering_until is null or a.delivering_until < now())
+        and ((a.resolved_at is null and a.open_sent_at is null)
+             -- a recovery is news only to a channel that heard of the problem
+             or (a.resolved_at is not null and a.open_sent_at is not null and a.resolved_sent_at is null))
+      returning a.*
+    )
+    select o.id, o.channel, o.kind, o.subject,
+           case when o.resolved_at is null then 'open' else 'resolved' end, o.details, o.opened_at, o.resolved_at
+    from offered o
+    order by o.channel, o.kind, o.id;
 end
 $$;
-comment on function taskwarden.sync_alerts(text[]) is 'Opens and resolves alert episodes from dead workers and stale runs; returns what each channel still has to send.';
+comment on function taskwarden.sync_alerts(text[]) is 'Opens and resolves alert episodes from dead workers and stale runs; returns what each channel still has to send, each to one caller at a time (a 2-minute delivery lease).';
 
 create function taskwarden.mark_alerts_sent(alert_ids bigint[], event text)
 returns integer
@@ -96,13 +107,14 @@ as $$
 declare
   v_count integer;
 begin
-  if mark_alerts_sent.event is null or mark_alerts_sent.event not in ('open', 'resolved') then
-    raise exception 'event must be open or resolved (got %)', coalesce(mark_alerts_sent.event, 'null')
-      using errcode = 'TW002', hint = 'Pass the event sync_alerts() returned.';
+  if mark_alerts_sent.event is null or mark_alerts_sent.event not in ('open', 'resolved', 'failed') then
+    raise exception 'event must be open, resolved or failed (got %)', coalesce(mark_alerts_sent.event, 'null')
+      using errcode = 'TW002', hint = 'Pass the event sync_alerts() returned, or failed when the channel did not take it.';
   end if;
   update taskwarden.alerts a
   set open_sent_at = case when mark_alerts_sent.event = 'open' then coalesce(a.open_sent_at, now()) else a.open_sent_at end,
-      resolved_sent_at = case when mark_alerts_sent.event = 'resolved' then coalesce(a.resolved_sent_at, now()) else a.resolved_sent_at end
+      resolved_sent_at = case when mark_alerts_sent.event = 'resolved' then coalesce(a.resolved_sent_at, now()) else a.resolved_sent_at end,
+      delivering_until = null
   where a.id = any (coalesce(mark_alerts_sent.alert_ids, '{}'));
   get diagnostics v_count = row_count;
   -- Fully told episodes are history: keep a week of it.
@@ -111,7 +123,7 @@ begin
   return v_count;
 end
 $$;
-comment on function taskwarden.mark_alerts_sent(bigint[], text) is 'Records that a channel delivered the given alerts (open or resolved), so they are not sent again.';
+comment on function taskwarden.mark_alerts_sent(bigint[], text) is 'Records that a channel delivered the given alerts (open or resolved), so they are not sent again, or failed to (failed), so the next sync_alerts offers them again.';
 
 revoke all on table taskwarden.alerts from public, anon, authenticated;
 grant select, insert, update, delete on table taskwarden.alerts to service_role;
