@@ -245,6 +245,46 @@ describe("dashboard in Chromium", () => {
   });
 });
 
+describe("dashboard: headers and where actions may come from", () => {
+  const drain = (headers: Record<string, string>) =>
+    fetch(new URL("/actions/drain-worker", server.url), {
+      method: "POST",
+      headers: { accept: "application/json", ...headers },
+      body: new URLSearchParams({ worker_id: "nobody#2" }),
+    });
+  const cookie = `taskwarden_token=${TOKEN}`;
+
+  it("the token cookie counts only for a request from the page's own origin", async () => {
+    const own = new URL(server.url).origin;
+    // Past the checks: the database answers that there is no such worker.
+    const same = await drain({ cookie, origin: own });
+    expect([same.status, await same.json()]).toEqual([404, { error: "worker nobody#2 not found" }]);
+    const forged: Record<string, string>[] = [{ cookie, origin: "http://evil.example" }, { cookie }, { cookie, "sec-fetch-site": "cross-site" }];
+    for (const headers of forged) {
+      const res = await drain(headers);
+      expect([res.status, await res.json()], JSON.stringify(headers)).toEqual([403, { error: "cross-origin request refused" }]);
+    }
+    const wrongCookie = await drain({ cookie: "taskwarden_token=not-the-token", origin: own });
+    expect([wrongCookie.status, await wrongCookie.json()]).toEqual([403, { error: "this action needs the dashboard token" }]);
+    // A script sends the bearer; no other site can, so no origin is needed.
+    const script = await drain({ authorization: `Bearer ${TOKEN}`, origin: "http://evil.example" });
+    expect(script.status).toBe(404);
+    await script.body?.cancel();
+  });
+
+  it("every answer, a refusal too, carries the secure headers and is never cached", async () => {
+    const answers = [await fetch(server.url), await fetch(new URL("/api/snapshot", server.url)), await drain({ authorization: "Bearer wrong" })];
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 403]);
+    for (const res of answers) {
+      await res.body?.cancel();
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(res.headers.get("x-frame-options")).toBe("DENY");
+      expect(res.headers.get("cache-control")).toBe("no-store");
+      expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+    }
+  });
+});
+
 describe("dashboard: retention", () => {
   it("shows the last prune: when, and how many tasks and events it deleted", async () => {
     await sql`insert into taskwarden.tasks (task_type, status, attempts, completed_at) values ('pruned', 'completed', 1, now() - interval '2 days')`;

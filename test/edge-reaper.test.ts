@@ -40,6 +40,8 @@ function call(path: string, init: RequestInit & { bearer?: string | null } = {})
   const headers = new Headers(init.headers);
   const bearer = init.bearer === undefined ? CRON_SECRET : init.bearer;
   if (bearer) headers.set("authorization", `Bearer ${bearer}`);
+  // As pg_net and JSON clients send a body; a test that wants another type says so.
+  if (init.body !== undefined && !headers.has("content-type")) headers.set("content-type", "application/json");
   return fetch(`${base}${path}`, { ...init, headers });
 }
 
@@ -177,8 +179,29 @@ describe("cleanup and validation", () => {
       expect.arrayContaining(["stale_hours"]),
     );
     const notJson = await call("/", { method: "POST", body: "{nope" });
-    expect(notJson.status).toBe(400);
+    expect([notJson.status, await notJson.json()]).toEqual([400, { error: "Malformed JSON in request body" }]);
     expect((await call("/", { method: "POST", body: JSON.stringify({ dry_run: "yes" }) })).status).toBe(400);
+  });
+
+  it("a body not sent as JSON is refused, never read as {} (a dry run would become a real reap)", async () => {
+    const [{ n: before }] = await sql`select count(*)::int as n from taskwarden.reaper_runs`;
+    for (const type of ["text/plain", "application/x-www-form-urlencoded"]) {
+      const res = await call("/", { method: "POST", body: JSON.stringify({ dry_run: true }), headers: { "content-type": type } });
+      expect([res.status, await res.json()]).toEqual([415, { error: "send the body as JSON, with content-type: application/json" }]);
+    }
+    const [{ n: after }] = await sql`select count(*)::int as n from taskwarden.reaper_runs`;
+    expect(after).toBe(before);
+    // No body at all is {}: every field has its default.
+    const dry = await call("/cleanup", { method: "POST" });
+    expect([dry.status, (await dry.json()).dry_run]).toEqual([200, true]);
+  });
+
+  it("answers with Hono's secure headers, refusals included", async () => {
+    for (const res of [await call("/health"), await call("/health", { bearer: "wrong-secret" })]) {
+      await res.body?.cancel();
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(res.headers.get("x-frame-options")).toBe("SAMEORIGIN");
+    }
   });
 
   it("refuses a request without the right bearer: none, wrong, or the anon key", async () => {

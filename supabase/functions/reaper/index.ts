@@ -1,9 +1,15 @@
 // The scheduled reaper and heartbeat monitor (Supabase Edge Function, Deno). pg_cron + pg_net
 // POST /reaper on a schedule; uptime monitors GET /reaper/health. The logic is in
-// src/reaper/monitor.ts, shared with Node; this file is routing, validation and auth.
+// src/reaper/monitor.ts, shared with Node; this file is routing, and Hono's own middleware for
+// auth (bearer-auth), headers (secure-headers) and bodies (@hono/zod-validator).
 // Bare imports resolve through this folder's deno.json, which `supabase functions deploy` uploads
 // as the import map (see README.md here for the layout).
 import { Hono, type Context } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
+import { createMiddleware } from "hono/factory";
+import { HTTPException } from "hono/http-exception";
+import { secureHeaders } from "hono/secure-headers";
+import { zValidator } from "@hono/zod-validator";
 import { z } from "zod";
 import { loadConfig, supabaseServiceKey } from "../../../src/config.ts";
 import { SupabaseTransport } from "../../../src/rpc/supabase.ts";
@@ -40,20 +46,9 @@ const log: MonitorLogger = {
 const secrets = [config.SUPABASE_SERVICE_ROLE_KEY, ...Object.values(config.SUPABASE_SECRET_KEYS ?? {}), config.CRON_SECRET]
   .filter((s): s is string => Boolean(s))
   .map((s) => s.trim());
-const encoder = new TextEncoder();
 
-/** Constant-time comparison of the bearer with each accepted secret. */
-function authorized(header: string | undefined): boolean {
-  const given = encoder.encode(/^Bearer (.+)$/.exec(header ?? "")?.[1] ?? "");
-  let ok = false;
-  for (const secret of secrets) {
-    const want = encoder.encode(secret);
-    let diff = given.length ^ want.length;
-    for (let i = 0; i < want.length; i++) diff |= want[i] ^ (given[i] ?? 0);
-    ok ||= diff === 0;
-  }
-  return ok;
-}
+/** Missing, malformed or wrong: one answer, so a caller learns nothing about which. */
+const unauthorized = { message: (c: Context) => c.json({ error: "unauthorized" }, 401) };
 
 const reapBody = z.object({ dry_run: z.boolean().default(false) }).strict();
 const cleanupBody = z
@@ -66,39 +61,43 @@ const cleanupBody = z
   })
   .strict();
 
-/** Parses a JSON body (empty means {}) with a zod schema; a 400 response with the issues otherwise. */
-async function parseBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S> | Response> {
-  const raw = await c.req.text();
-  let json: unknown = {};
-  if (raw.trim() !== "") {
-    try {
-      json = JSON.parse(raw);
-    } catch {
-      return c.json({ error: "the body is not valid JSON" }, 400);
-    }
+/**
+ * zod-validator reads a body only when it is declared JSON and takes any other for `{}`: a
+ * `{"dry_run": true}` sent as text would run a real reap. Such a body is refused instead; no body
+ * at all still means `{}` (every field has a default).
+ */
+const jsonOnly = createMiddleware(async (c, next) => {
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/([a-z0-9.-]+\+)?json\b/i.test(type) && (await c.req.text()).trim() !== "") {
+    return c.json({ error: "send the body as JSON, with content-type: application/json" }, 415);
   }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) return c.json({ error: "invalid request body", issues: parsed.error.issues }, 400);
-  return parsed.data;
-}
+  await next();
+});
+
+/** The body, checked by `schema`; a 400 with the zod issues otherwise. */
+const body = <S extends z.ZodType>(schema: S) =>
+  zValidator("json", schema, (result, c) => {
+    if (!result.success) return c.json({ error: "invalid request body", issues: result.error.issues }, 400);
+  });
 
 // Not strict: `/reaper` and `/reaper/` are the same route for cron callers and people alike.
 export const app = new Hono({ strict: false }).basePath("/reaper");
 
-app.use("*", async (c, next) => {
-  if (!authorized(c.req.header("authorization"))) return c.json({ error: "unauthorized" }, 401);
-  await next();
-});
+app.use(
+  "*",
+  secureHeaders(),
+  bearerAuth({ token: secrets, noAuthenticationHeader: unauthorized, invalidAuthenticationHeader: unauthorized, invalidToken: unauthorized }),
+);
 
 app.onError((err, c) => {
+  // The middleware's answers (401, a body that is not JSON) are the caller's fault, not ours.
+  if (err instanceof HTTPException) return err.res ?? c.json({ error: err.message }, err.status);
   log.error({ err: err.message }, "request failed");
   return c.json({ error: err.message }, 502);
 });
 
-app.post("/", async (c) => {
-  const body = await parseBody(c, reapBody);
-  if (body instanceof Response) return body;
-  if (body.dry_run) {
+app.post("/", jsonOnly, body(reapBody), async (c) => {
+  if (c.req.valid("json").dry_run) {
     const [row] = await rpc.call("reap", { source: "edge", dry_run: true });
     return c.json({ reap: row?.reap, alerts: [] });
   }
@@ -113,19 +112,13 @@ app.get("/health", async (c) => {
   return c.json(summary ?? {}, summary?.healthy ? 200 : 503);
 });
 
-app.post("/cleanup", async (c) => {
-  const body = await parseBody(c, cleanupBody);
-  if (body instanceof Response) return body;
+app.post("/cleanup", jsonOnly, body(cleanupBody), async (c) => {
+  const { stale_hours, stale_minutes, max_attempts, batch_size, dry_run } = c.req.valid("json");
   const [runs, tasks] = await Promise.all([
-    rpc.call("cleanup_stale_runs", { stale_hours: body.stale_hours, dry_run: body.dry_run }),
-    rpc.call("cleanup_stale_running_tasks", {
-      stale_minutes: body.stale_minutes,
-      max_attempts: body.max_attempts,
-      batch_size: body.batch_size,
-      dry_run: body.dry_run,
-    }),
+    rpc.call("cleanup_stale_runs", { stale_hours, dry_run }),
+    rpc.call("cleanup_stale_running_tasks", { stale_minutes, max_attempts, batch_size, dry_run }),
   ]);
-  return c.json({ dry_run: body.dry_run, runs, tasks });
+  return c.json({ dry_run, runs, tasks });
 });
 
 const port = Deno.env.get("REAPER_PORT");
