@@ -8,6 +8,7 @@
 // "refused"|"aborted_lost"|"unique_violation_by_holder"|"stopped", ...}); SDK logs go to stderr.
 // Configured by environment: DATABASE_URL, CHAOS_CONCURRENCY, CHAOS_WORK_MS, CHAOS_LEASE_S,
 // CHAOS_HEARTBEAT_S, CHAOS_LOG_LEVEL.
+import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { createLogger } from "../src/log.ts";
 import { PostgresTransport } from "../src/rpc/postgres.ts";
@@ -33,14 +34,6 @@ const emit = (event: string, fields: Record<string, unknown> = {}) =>
 // they are retried, not hang on connections the proxy black-holes.
 const transport = new PostgresTransport({ url, max: 4, connectTimeoutMs: 2000 });
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
-  });
-}
-
 const worker = new Worker({
   type: CHAOS_TASK_TYPE,
   rpc: transport,
@@ -59,7 +52,7 @@ const worker = new Worker({
     emit("exec_start", { task_id: task.id, worker_id: ctx.workerId, at: start });
     let outcome = "completed";
     try {
-      await sleep(workMs * (0.5 + Math.random()), ctx.signal);
+      await sleep(workMs * (0.5 + Math.random()), undefined, { signal: ctx.signal });
       // Retried through short outages (a partition that heals, a restart) for as long as the
       // claim is ours: the signal ends it.
       for (let attempt = 1; ; attempt++) {
@@ -74,13 +67,15 @@ const worker = new Worker({
           );
         } catch (err) {
           if (err instanceof TaskwardenError && err.transient && !ctx.signal.aborted && attempt < 50) {
-            await sleep(200, ctx.signal);
+            await sleep(200, undefined, { signal: ctx.signal });
             continue;
           }
           throw err;
         }
       }
-    } catch (err) {
+    } catch (thrown) {
+      // An aborted pause rejects with an AbortError; what ended the execution is the signal's reason.
+      const err: unknown = ctx.signal.aborted && thrown instanceof Error && thrown.name === "AbortError" ? ctx.signal.reason : thrown;
       outcome = err instanceof Error ? err.name : "error";
       if (err instanceof LeaseLostError) emit("aborted_lost", { task_id: task.id });
       if (err instanceof TaskwardenError && err.leaseLost) emit("refused", { task_id: task.id, by: "fence" });
@@ -118,7 +113,7 @@ emit("ready", { worker_id: worker.workerId, pid: process.pid });
 done.then(
   (summary) => {
     emit("stopped", { ...summary });
-    return Promise.race([transport.close(), new Promise((r) => setTimeout(r, 2000))]).then(() => process.exit(0));
+    return Promise.race([transport.close(), sleep(2000)]).then(() => process.exit(0));
   },
   (err) => {
     emit("crashed", { error: String(err) });

@@ -6,6 +6,7 @@
 // operator would, and restarts Postgres once. At the end every task must be completed exactly
 // once, with exactly one result row, nothing may be left running, and no two executions of one
 // task may have overlapped in time.
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ChildProcess } from "node:child_process";
 import { Taskwarden } from "../src/rpc/client.ts";
 import { PostgresTransport } from "../src/rpc/postgres.ts";
@@ -14,7 +15,7 @@ import { fenceMargin } from "../src/worker/lease-clock.ts";
 import { startProxy, type FaultProxy } from "../test/support/proxy.ts";
 import { connect, type Sql } from "./lib/db.ts";
 import { killAndWait, spawnTs } from "./lib/proc.ts";
-import { median, sleep } from "./lib/stats.ts";
+import { median } from "./lib/stats.ts";
 
 const WORKER_SCRIPT = new URL("./chaos-worker.ts", import.meta.url);
 export const CHAOS_TASK_TYPE = "chaos";

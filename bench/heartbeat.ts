@@ -1,11 +1,11 @@
 // Heartbeat load: 1,000 simulated workers (the SDK's own WorkerHeartbeat, one per worker) beat
 // every 5 s, each renewing the lease of the one task it holds. Reports the write rate, table and
 // index sizes at start and end (bloat), and the share of HOT updates.
+import { setTimeout as sleep } from "node:timers/promises";
 import { Taskwarden } from "../src/rpc/client.ts";
 import { PostgresTransport } from "../src/rpc/postgres.ts";
 import { WorkerHeartbeat } from "../src/worker/heartbeat.ts";
 import { connect, createDatabase, dropDatabase, withDatabase, type Sql } from "./lib/db.ts";
-import { sleep } from "./lib/stats.ts";
 import { quietLogger } from "./systems/taskwarden.ts";
 
 export interface TableState {

@@ -1,8 +1,9 @@
 // Claim latency on an idle queue: one job enqueued at a time, the way an application does it
 // (enqueue_task / send / addJob), and the time until its handler starts, with every system's
 // default worker settings. LISTEN/NOTIFY or the polling interval decides this.
+import { setTimeout as sleep } from "node:timers/promises";
 import { createDatabase, dropDatabase, withDatabase, type Sql } from "./lib/db.ts";
-import { percentile, sleep } from "./lib/stats.ts";
+import { percentile } from "./lib/stats.ts";
 import type { QueueSystem } from "./systems/types.ts";
 
 export interface LatencyRun {

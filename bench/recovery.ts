@@ -2,6 +2,7 @@
 // runs from the kill until survivors (16 slots, in this process) have completed all 100.
 // "fast" is each system's quickest supported setting; "defaults" is measured only on request
 // (minutes to hours), otherwise reported by design from the settings in force.
+import { setTimeout as sleep } from "node:timers/promises";
 import PgBoss from "pg-boss";
 import { run } from "graphile-worker";
 import { loadConfig } from "../src/config.ts";
@@ -13,7 +14,7 @@ import { CRON_DB } from "../test/support/cluster.ts";
 import { connect, createDatabase, dropDatabase, withDatabase, type Sql } from "./lib/db.ts";
 import { killAndWait, spawnTs, waitForLine } from "./lib/proc.ts";
 import type { SystemName } from "./lib/report.ts";
-import { sleep, waitFor } from "./lib/stats.ts";
+import { waitFor } from "./lib/stats.ts";
 import { graphileOptions, TASK } from "./systems/graphile.ts";
 import { QUEUE } from "./systems/pgboss.ts";
 import { quietLogger, TASK_TYPE } from "./systems/taskwarden.ts";

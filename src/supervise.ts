@@ -3,6 +3,7 @@
 // signal to every child, waits for their graceful shutdown (the SDK releases its tasks), then
 // kills what is left. In production, systemd or PM2 do this job (see deploy/).
 import { spawn, type ChildProcess } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 
 export interface BackoffOptions {
@@ -179,7 +180,7 @@ export class Supervisor {
     this.#emit({ event: "stopping", signal, children: live.length });
     for (const slot of live) slot.child?.kill(signal);
     let killed = 0;
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.#opts.stopTimeoutMs).unref());
+    const deadline = sleep(this.#opts.stopTimeoutMs, undefined, { ref: false });
     await Promise.race([Promise.all(live.map((s) => s.exited)), deadline]);
     for (const slot of live) {
       const child = slot.child;

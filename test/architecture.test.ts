@@ -42,7 +42,7 @@ function cycles(graph: Map<string, Set<string>>): string[] {
  * ones below, never one above. The library (rpc, worker) never reaches up into the CLI.
  */
 const LAYERS: string[][] = [
-  ["config.ts", "log.ts", "format.ts", "signals.ts"], // shared helpers
+  ["config.ts", "log.ts", "format.ts", "signals.ts", "retry.ts"], // shared helpers
   ["rpc"], // transports, the typed client, migrations, the embedded database
   ["worker", "reaper", "supervise.ts"], // the runtime
   ["dashboard"],

@@ -1,6 +1,7 @@
 // Databases for the benchmarks: one private Postgres cluster (the one the tests use), one
 // template database per system with its schema installed, and a fresh copy of the template
 // for every measured run, so every run starts from the same state.
+import { setTimeout as sleep } from "node:timers/promises";
 import postgres from "postgres";
 
 export type Sql = postgres.Sql;
@@ -26,7 +27,7 @@ export async function dropDatabase(admin: Sql, name: string, waitMs = 5000): Pro
   for (;;) {
     const [{ n }] = await admin`select count(*)::int as n from pg_stat_activity where datname = ${name}`;
     if (n === 0 || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   await admin.unsafe(`drop database if exists "${name}" with (force)`);
 }

@@ -1,4 +1,5 @@
 // Small, dependency-free statistics for the benchmark figures.
+import { setTimeout as sleep } from "node:timers/promises";
 
 export function median(values: number[]): number {
   return percentile(values, 50);
@@ -18,9 +19,6 @@ export function round(value: number, digits = 1): number {
   return Math.round(value * f) / f;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Polls `check` every `everyMs` until it returns true; rejects with `what` after `timeoutMs`. */
 export async function waitFor(

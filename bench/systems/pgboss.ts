@@ -2,9 +2,9 @@
 // tight loop per worker: work() would sleep out its polling interval (0.5 s at least) after every
 // batch, which caps a worker at batchSize / 0.5 s and would measure the sleep, not the database.
 // Latency uses work() with its defaults (a 2 s polling interval): that is what users get.
+import { setTimeout as sleep } from "node:timers/promises";
 import PgBoss from "pg-boss";
 import { connect, createDatabase, withDatabase } from "../lib/db.ts";
-import { sleep } from "../lib/stats.ts";
 import type { Producer, QueueSystem, Running, WorkerOptions } from "./types.ts";
 
 export const QUEUE = "bench";

@@ -5,6 +5,7 @@
 //   complete_tasks calls.
 // - "taskwarden-batch": the engine's batch RPCs: claim_tasks(batch_size) then one fenced
 //   complete_tasks for the batch, with a WorkerHeartbeat renewing the held leases.
+import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger } from "../../src/log.ts";
 import { Taskwarden } from "../../src/rpc/client.ts";
 import { PostgresTransport } from "../../src/rpc/postgres.ts";
@@ -12,7 +13,6 @@ import { WorkerHeartbeat } from "../../src/worker/heartbeat.ts";
 import { Worker } from "../../src/worker/worker.ts";
 import { taskwardenDatabase } from "../lib/cluster.ts";
 import type { Sql } from "../lib/db.ts";
-import { sleep } from "../lib/stats.ts";
 import type { Producer, QueueSystem, Running, WorkerOptions } from "./types.ts";
 
 export const TASK_TYPE = "bench_noop";

@@ -4,6 +4,7 @@
 // another worker completing it. Everything is observed through the database (task_events), not
 // staged, so the dashboard's chart and tables keep moving for as long as it runs.
 import { spawn, type ChildProcess } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { isSqlTransport, type SqlTransport, type Taskwarden } from "../rpc/index.ts";
 import { scriptCommand } from "../supervise.ts";
@@ -302,7 +303,7 @@ export class Demo {
     }
     const live = [...this.#children.values()].filter((c) => c.child.exitCode === null && c.child.signalCode === null);
     for (const c of live) c.child.kill("SIGTERM");
-    const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref());
+    const timeout = sleep(graceMs, "timeout" as const, { ref: false });
     if ((await Promise.race([Promise.all(live.map((c) => c.exited)), timeout])) === "timeout") {
       for (const c of live) c.child.kill("SIGKILL");
       await Promise.all(live.map((c) => c.exited));

@@ -1,6 +1,7 @@
 // A demo worker process (started by `npm start`): claims "demo" tasks and "works" on each for
 // payload.ms milliseconds, failing where the payload says so. Now and then one of these is killed
 // with SIGKILL mid-task to show the reaper.
+import { setTimeout as sleep } from "node:timers/promises";
 import { loadConfig } from "../config.ts";
 import { connect } from "../rpc/index.ts";
 import { exitCodeOf, Worker } from "../worker/index.ts";
@@ -8,16 +9,6 @@ import type { DemoPayload } from "./demo.ts";
 
 const config = loadConfig();
 const tw = await connect({ ...config, migrate: false });
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
-  });
-}
 
 const worker = new Worker({
   type: "demo",
@@ -27,7 +18,7 @@ const worker = new Worker({
   idleSleep: 500,
   handler: async (task, ctx) => {
     const payload = (task.payload ?? {}) as Partial<DemoPayload>;
-    await sleep(Math.min(Math.max(Number(payload.ms) || 1000, 0), 60_000), ctx.signal);
+    await sleep(Math.min(Math.max(Number(payload.ms) || 1000, 0), 60_000), undefined, { signal: ctx.signal });
     if (payload.fail === "always" || (payload.fail === "first" && ctx.attempt === 1)) {
       throw new Error(`simulated failure on attempt ${ctx.attempt}`);
     }
@@ -47,7 +38,7 @@ try {
   process.exitCode = exitCodeOf(err);
 } finally {
   // The library never exits; this entry point does, without waiting on a pool a cut connection holds.
-  await Promise.race([tw.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+  await Promise.race([tw.close().catch(() => {}), sleep(2000)]);
   if (process.connected) process.disconnect?.();
   process.exit();
 }

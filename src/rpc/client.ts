@@ -4,6 +4,7 @@
 
 import { z } from "zod";
 import { TaskwardenError, type Row, type RpcTransport } from "./transport.ts";
+import { retry } from "../retry.ts";
 
 const timestamp = z.string();
 const id = z.number().int();
@@ -346,20 +347,18 @@ export class Taskwarden {
     } catch (err) {
       return fail(err);
     }
-    for (;;) {
-      try {
-        await this.finishRun({ run_id: runId });
-        return value;
-      } catch (err) {
+    try {
+      await retry(() => this.finishRun({ run_id: runId }), {
         // TW004 is finish_run's "tasks still unfinished"; anything else is the caller's to see.
-        if (!(err instanceof TaskwardenError && err.sqlstate === "TW004")) throw err;
-      }
-      try {
-        await abortableSleep(pollMs, opts.signal);
-      } catch (err) {
-        return fail(err);
-      }
+        retryIf: (err) => err instanceof TaskwardenError && err.sqlstate === "TW004",
+        delayMs: () => pollMs,
+        signal: opts.signal,
+      });
+    } catch (err) {
+      if (opts.signal?.aborted) return fail(opts.signal.reason);
+      throw err;
     }
+    return value;
   }
 
   // Tasks
@@ -510,21 +509,5 @@ function badResult(fn: string, problem: z.ZodError | string): TaskwardenError {
   return new TaskwardenError(`unexpected result from taskwarden.${fn}: ${detail}`, {
     fn,
     hint: "The database schema and this client disagree; apply the latest migrations.",
-  });
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -9,6 +9,7 @@
 import type { Taskwarden, Task } from "../rpc/client.ts";
 import { TaskwardenError } from "../rpc/transport.ts";
 import type { Logger } from "../log.ts";
+import { backoff, retry } from "../retry.ts";
 import { Completions } from "./completions.ts";
 import type { Claim } from "./lease-clock.ts";
 import { NonRetryableError } from "./errors.ts";
@@ -40,6 +41,13 @@ function storable(text: string): string {
 
 export function describeError(error: unknown): string {
   return storable((error instanceof Error ? `${error.name}: ${error.message}` : String(error)) || "error");
+}
+
+/** Between two attempts the claim ended (lost, revoked, or the worker gave up waiting): stop trying. */
+class ClaimEnded extends Error {
+  constructor(readonly why: string) {
+    super(`the claim ended: ${why}`);
+  }
 }
 
 export class Reporter {
@@ -85,28 +93,37 @@ export class Reporter {
     what: string,
     call: () => Promise<T>,
   ): Promise<{ ok: true; value: T } | ({ ok: false } & ({ kind: "lost"; why: string } | { kind: "refused"; err: unknown }))> {
-    for (let attempt = 1; ; attempt++) {
-      if (!claim.held || this.#o.giveUp()) {
-        const why = claim.ended ?? "shutdown";
-        log.warn({ why, attempts: attempt - 1 }, `${what} not delivered: the claim ended first; the result is discarded`);
-        return { ok: false, kind: "lost", why };
+    let attempts = 0;
+    try {
+      const value = await retry(
+        async (attempt) => {
+          attempts = attempt;
+          if (!claim.held || this.#o.giveUp()) throw new ClaimEnded(claim.ended ?? "shutdown");
+          return call();
+        },
+        {
+          retryIf: (err) => err instanceof TaskwardenError && err.transient,
+          delayMs: backoff(100, RETRY_MAX_MS),
+          // Logged on the first failure and then every 10th, not on each retry of a long outage.
+          onRetry: (err, attempt) => {
+            if (attempt === 1 || attempt % 10 === 0) log.warn({ err, attempt }, `${what} failed; retrying until delivered or the lease is lost`);
+          },
+        },
+      );
+      this.#o.end(claim, "reported");
+      if (attempts > 1) log.info({ attempts }, `${what} delivered after retries`);
+      return { ok: true, value };
+    } catch (err) {
+      if (err instanceof ClaimEnded) {
+        log.warn({ why: err.why, attempts: attempts - 1 }, `${what} not delivered: the claim ended first; the result is discarded`);
+        return { ok: false, kind: "lost", why: err.why };
       }
-      try {
-        const value = await call();
-        this.#o.end(claim, "reported");
-        if (attempt > 1) log.info({ attempts: attempt }, `${what} delivered after retries`);
-        return { ok: true, value };
-      } catch (err) {
-        if (err instanceof TaskwardenError && err.leaseLost) {
-          this.#o.end(claim, "lost");
-          log.warn({ err }, `lease lost: ${what} refused, the result is discarded`);
-          return { ok: false, kind: "lost", why: "refused_by_fence" };
-        }
-        if (!(err instanceof TaskwardenError && err.transient)) return { ok: false, kind: "refused", err };
-        // Logged on the first failure and then every 10th, not on each retry of a long outage.
-        if (attempt === 1 || attempt % 10 === 0) log.warn({ err, attempt }, `${what} failed; retrying until delivered or the lease is lost`);
-        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, RETRY_MAX_MS)));
+      if (err instanceof TaskwardenError && err.leaseLost) {
+        this.#o.end(claim, "lost");
+        log.warn({ err }, `lease lost: ${what} refused, the result is discarded`);
+        return { ok: false, kind: "lost", why: "refused_by_fence" };
       }
+      return { ok: false, kind: "refused", err };
     }
   }
 }

@@ -15,6 +15,7 @@ import { isSqlTransport, type SqlTransaction } from "../rpc/sql.ts";
 import { loadConfig } from "../config.ts";
 import { log as rootLog, type Logger } from "../log.ts";
 import { stopSignals } from "../signals.ts";
+import { backoff, retry } from "../retry.ts";
 import { makeWorkerId, WorkerHeartbeat } from "./heartbeat.ts";
 import { LeaseLostError, WorkerFatalError, WorkerShutdownError } from "./errors.ts";
 import { resolveOptions, type ResolvedOptions, type TaskContext, type WorkerOptions } from "./options.ts";
@@ -242,18 +243,13 @@ export class Worker {
    * replaced during a failover must not die with it); after STARTUP_RETRY_MS, or on any other
    * error, the worker fails to start and its supervisor decides.
    */
-  async #untilReachable<T>(call: () => Promise<T>): Promise<T> {
+  #untilReachable<T>(call: () => Promise<T>): Promise<T> {
     const deadline = performance.now() + STARTUP_RETRY_MS;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await call();
-      } catch (err) {
-        const retry = err instanceof TaskwardenError && err.transient && this.#stopReason === undefined;
-        if (!retry || performance.now() >= deadline) throw err;
-        this.#log.warn({ err, attempt }, "database unreachable at start; retrying");
-        await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** attempt, 5000)));
-      }
-    }
+    return retry(call, {
+      retryIf: (err) => err instanceof TaskwardenError && err.transient && this.#stopReason === undefined && performance.now() < deadline,
+      delayMs: backoff(250, 5000),
+      onRetry: (err, attempt) => this.#log.warn({ err, attempt }, "database unreachable at start; retrying"),
+    });
   }
 
   async #listen(): Promise<(() => Promise<void>) | undefined> {
