@@ -1,26 +1,39 @@
 // RpcTransport over supabase-js (PostgREST): `rpc(fn, namedArgs)` against the `taskwarden`
 // schema with the service-role key. Web-standard: the Deno edge function uses it too.
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import type { Database, Json } from "./database.types.ts";
 import { callTimedOut, TaskwardenError, type CallOptions, type Row, type RpcTransport } from "./transport.ts";
+
+type Functions = Database["taskwarden"]["Functions"];
+
+/** One value: a number, text, a boolean, nothing (void), or jsonb; not a row (an object) or a set of rows (an array). */
+type IsScalar<R> = [R] extends [string | number | boolean | null | undefined] ? true : [Json] extends [R] ? ([R] extends [Json] ? true : false) : false;
+
+/** The public functions (internal ones start with `_`) that return one value, read from the generated types. */
+type ScalarFunction = {
+  [F in keyof Functions]: F extends `_${string}` ? never : IsScalar<Functions[F]["Returns"]> extends true ? F : never;
+}[keyof Functions];
 
 /**
  * Functions that return one value rather than rows. PostgREST answers a bare value for these and
  * an object for a function returning one composite row, so the two cannot be told apart from the
- * response; test/supabase-transport.test.ts checks this list against pg_proc.
+ * response. The list is what the generated types say (`satisfies` fails the type check when a
+ * function is missing or one too many); test/supabase-transport.test.ts checks it against pg_proc.
  */
-export const SCALAR_FUNCTIONS: ReadonlySet<string> = new Set([
-  "cleanup_stale_workers",
-  "get_task",
-  "get_task_counts",
-  "get_worker_health_summary",
-  "is_run_stale",
-  "mark_alerts_sent",
-  "prune",
-  "reap",
-  "recover_worker_tasks",
-  "schedule_reaper",
-  "stop_worker",
-]);
+const SCALAR = {
+  cleanup_stale_workers: true,
+  get_task: true,
+  get_task_counts: true,
+  get_worker_health_summary: true,
+  is_run_stale: true,
+  mark_alerts_sent: true,
+  prune: true,
+  reap: true,
+  recover_worker_tasks: true,
+  schedule_reaper: true,
+  stop_worker: true,
+} as const satisfies Record<ScalarFunction, true>;
+export const SCALAR_FUNCTIONS: ReadonlySet<string> = new Set(Object.keys(SCALAR));
 
 export interface SupabaseTransportOptions {
   url: string;
