@@ -13,7 +13,7 @@ import { PostgresTransport } from "../src/rpc/postgres.ts";
 import { createLogger, type Logger } from "../src/log.ts";
 import type { SqlTransport } from "../src/rpc/sql.ts";
 import { fenceMargin, Worker, WorkerFatalError, type TaskHandler, type WorkerOptions } from "../src/worker/index.ts";
-import { deferred, until } from "./support/wait.ts";
+import { deferred } from "./support/wait.ts";
 
 let tw: Taskwarden;
 let sql: SqlTransport;
@@ -121,7 +121,7 @@ describe("the self-fence: the database is unreachable for longer than the lease"
         const cutAt = Date.now();
         const expiresAt = Date.parse((await task(t.id)).lease_expires_at!);
 
-        await until("A's handler aborted", () => runs[0].end !== undefined, 15_000);
+        await expect.poll(() => runs[0].end !== undefined, { timeout: 15_000, message: "A's handler aborted" }).toBeTruthy();
         expect(runs[0].abortedWith).toBe("LeaseLostError");
         // Before the lease could expire in the database, by at least most of the margin.
         expect(runs[0].end!).toBeLessThan(expiresAt);
@@ -135,15 +135,13 @@ describe("the self-fence: the database is unreachable for longer than the lease"
         // The reaper takes the task back once the lease expired; B (a direct connection) runs it.
         b = new Worker({ ...base, type, rpc: tw, leaseSeconds: 30, heartbeatSeconds: 1, handler: recording(runs, "B", 200) });
         const runningB = b.start();
-        await until(
-          "reaped",
-          async () => {
+        await expect
+          .poll(async () => {
             await tw.reap({ source: "test" });
             return (await task(t.id)).status !== "running" || (await task(t.id)).owner_id !== a.workerId;
-          },
-          30_000,
-        );
-        await until("B completed it", async () => (await task(t.id)).status === "completed", 30_000);
+          }, { timeout: 30_000, message: "reaped" })
+          .toBe(true);
+        await expect.poll(async () => (await task(t.id)).status, { timeout: 30_000, message: "B completed it" }).toBe("completed");
         expect(await task(t.id)).toMatchObject({ owner_id: b.workerId, result: { by: "B" } });
         expect(runs.map((r) => r.worker)).toEqual(["A", "B"]);
         assertNoOverlap(runs);
@@ -205,15 +203,15 @@ describe("in-flight work is keyed by lease token", () => {
       await first.promise;
       const firstToken = (await task(t.id)).lease_token;
       await tw.requeueTask({ task_id: t.id, reason: "operator" });
-      await until("the second run started", () => runs.length === 2, 20_000);
+      await expect.poll(() => runs.length === 2, { timeout: 20_000, message: "the second run started" }).toBeTruthy();
       const second = await task(t.id);
       expect(second.status).toBe("running");
       expect(second.owner_id).toBe(w.workerId);
       expect(second.lease_token).not.toBe(firstToken);
       // The second claim is renewed by the heartbeat (its 3 s lease outlives its 4 s run).
       const claimedExpiry = Date.parse(second.lease_expires_at!);
-      await until("renewed", async () => Date.parse((await task(t.id)).lease_expires_at ?? "0") > claimedExpiry + 500, 5000);
-      await until("completed", async () => (await task(t.id)).status === "completed", 20_000);
+      await expect.poll(async () => Date.parse((await task(t.id)).lease_expires_at ?? "0") > claimedExpiry + 500, { timeout: 5000, message: "renewed" }).toBeTruthy();
+      await expect.poll(async () => (await task(t.id)).status, { timeout: 20_000, message: "completed" }).toBe("completed");
       expect(runs[0].abortedWith).toBe("LeaseLostError");
       expect(runs[1].abortedWith).toBeUndefined();
       assertNoOverlap(runs);
@@ -274,7 +272,7 @@ describe("a finished task's report outlives an outage", () => {
         await new Promise((r) => setTimeout(r, seconds * 1000));
         expect((await task(t.id)).status).toBe("running");
         await proxy.heal();
-        await until("completed", async () => (await task(t.id)).status === "completed", 30_000);
+        await expect.poll(async () => (await task(t.id)).status, { timeout: 30_000, message: "completed" }).toBe("completed");
         expect(executions).toBe(1);
         expect(await task(t.id)).toMatchObject({ attempts: 1, result: { ok: true }, owner_id: w.workerId });
         expect(await events(t.id, "completed")).toBe(1);
@@ -309,7 +307,7 @@ describe("a result Postgres cannot store", () => {
     const running = w.start();
     try {
       const nul = await tw.enqueueTask({ task_type: "unstorable", payload: {}, max_attempts: 1 });
-      await until("failed", async () => (await task(nul.id)).status === "failed", 10_000);
+      await expect.poll(async () => (await task(nul.id)).status, { timeout: 10_000, message: "failed" }).toBe("failed");
       const failed = await task(nul.id);
       expect(failed.last_error).toMatch(/result could not be stored: 22P05/);
       expect(failed.last_error).not.toMatch(/lease/i);
@@ -325,7 +323,7 @@ describe("a result Postgres cannot store", () => {
     try {
       await sql.query("update taskwarden.settings set value = '1024' where key = 'max_json_bytes'");
       const big = await tw.enqueueTask({ task_type: "unstorable", payload: { big: true }, max_attempts: 1 });
-      await until("failed", async () => (await task(big.id)).status !== "running" && (await task(big.id)).status !== "queued", 10_000);
+      await expect.poll(async () => (await task(big.id)).status !== "running" && (await task(big.id)).status !== "queued", { timeout: 10_000, message: "failed" }).toBeTruthy();
       const done = await task(big.id);
       expect(done.status).toBe("failed");
       expect(done.last_error).toMatch(/result could not be stored: TW002 .*max_json_bytes/);
@@ -364,16 +362,17 @@ describe("a handler that ignores its AbortSignal", () => {
     const running = w.start();
     try {
       const tasks = await tw.enqueueTasks({ task_type: type, payloads: [{}, {}, {}], max_attempts: 1 });
-      const stuck = await until("stuck_handlers in the worker row", async () => {
-        const [row] = await sql.query<{ stuck: unknown[] | null }>(
-          "select metadata -> 'stuck_handlers' as stuck from taskwarden.worker_heartbeats where worker_id = $1",
-          [w.workerId],
-        );
-        return Array.isArray(row?.stuck) && row.stuck.length > 0 ? row.stuck : undefined;
-      }, 20_000);
-      expect(stuck[0]).toMatchObject({ task_type: type });
+      await expect
+        .poll(async () => {
+          const [row] = await sql.query<{ stuck: unknown[] | null }>(
+            "select metadata -> 'stuck_handlers' as stuck from taskwarden.worker_heartbeats where worker_id = $1",
+            [w.workerId],
+          );
+          return row?.stuck?.[0];
+        }, { timeout: 20_000, message: "stuck_handlers in the worker row" })
+        .toMatchObject({ task_type: type });
       expect(lines.some((l) => l.msg.startsWith("handler ignores its abort signal"))).toBe(true);
-      await until("all three failed", async () => (await Promise.all(tasks.map((t) => task(t.id)))).every((t) => t.status === "failed"), 30_000);
+      await expect.poll(async () => (await Promise.all(tasks.map((t) => task(t.id)))).map((t) => t.status), { timeout: 30_000 }).toEqual(["failed", "failed", "failed"]);
       for (const t of tasks) expect((await task(t.id)).last_error).toMatch(/TaskTimeoutError/);
       expect(maxAlive).toBe(1);
     } finally {
@@ -426,7 +425,7 @@ describe("heartbeat settings that make a live worker look dead", () => {
       // Just inside the rule: beats every 4.9 s against 10 s start fine.
       const ok = new Worker({ ...base, type: "slow_beats", rpc: tw, heartbeatSeconds: 4.9, leaseSeconds: 60, handler: async () => {} });
       const started = ok.start();
-      await until("registered", async () => ok.heartbeat.lastResult !== undefined, 20_000);
+      await expect.poll(async () => ok.heartbeat.lastResult !== undefined, { timeout: 20_000, message: "registered" }).toBeTruthy();
       await ok.stop();
       await expect(started).resolves.toMatchObject({ reason: "stop()" });
     } finally {

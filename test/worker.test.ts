@@ -12,7 +12,7 @@ import { migrate } from "../src/rpc/migrate.ts";
 import { Completions } from "../src/worker/completions.ts";
 import { createLogger } from "../src/log.ts";
 import type { SqlTransport } from "../src/rpc/sql.ts";
-import { deferred, until } from "./support/wait.ts";
+import { deferred } from "./support/wait.ts";
 import {
   LeaseLostError,
   NonRetryableError,
@@ -64,10 +64,12 @@ function countingClient(): { client: Taskwarden; calls: Map<string, number> } {
 async function drain(w: Worker, taskType: string, payloads: unknown[]) {
   const tasks = await tw.enqueueTasks({ task_type: taskType, payloads });
   const running = w.start();
-  await until(`all ${payloads.length} completed`, async () => {
-    const [{ n }] = await sql.query("select count(*)::int as n from taskwarden.tasks where task_type = $1 and status = 'completed'", [taskType]);
-    return n === payloads.length;
-  });
+  await expect
+    .poll(async () => {
+      const [{ n }] = await sql.query("select count(*)::int as n from taskwarden.tasks where task_type = $1 and status = 'completed'", [taskType]);
+      return n;
+    }, { timeout: 10_000, message: "tasks completed" })
+    .toBe(payloads.length);
   const summary = await w.stop();
   await running;
   return { tasks, summary };
@@ -84,16 +86,16 @@ describe("Worker", () => {
       return { doubled: (t.payload as { n: number }).n * 2 };
     });
     const running = w.start();
-    await until("registered", () => workerRow(w.workerId));
+    await expect.poll(() => workerRow(w.workerId), { timeout: 10_000, message: "registered" }).toBeTruthy();
     expect(w.workerId).toMatch(/^basic-.+#[0-9a-f]{8}$/);
     const t = await tw.enqueueTask({ task_type: "basic", payload: { n: 21 } });
-    await until("processing row", async () => (await workerRow(w.workerId))?.status === "processing");
+    await expect.poll(async () => (await workerRow(w.workerId))?.status, { timeout: 10_000, message: "processing row" }).toBe("processing");
     expect((await workerRow(w.workerId))?.current_task).toBe(`basic#${t.id}`);
     expect(w.status).toBe("processing");
     gate.resolve();
-    await until("completed", async () => (await task(t.id)).status === "completed");
+    await expect.poll(async () => (await task(t.id)).status, { timeout: 10_000, message: "completed" }).toBe("completed");
     expect(await task(t.id)).toMatchObject({ result: { doubled: 42 }, attempts: 1, owner_id: w.workerId });
-    await until("idle row", async () => (await workerRow(w.workerId))?.status === "idle");
+    await expect.poll(async () => (await workerRow(w.workerId))?.status, { timeout: 10_000, message: "idle row" }).toBe("idle");
     expect(seen[0].lease_token).toMatch(/^[0-9a-f-]{36}$/);
 
     const summary = await w.stop();
@@ -110,7 +112,7 @@ describe("Worker", () => {
     const w = worker("recover", async () => "redone", { workerId: "recover-1" });
     expect(w.workerId).toMatch(/^recover-1#/);
     const running = w.start();
-    await until("completed", async () => (await task(orphan.id)).status === "completed");
+    await expect.poll(async () => (await task(orphan.id)).status, { timeout: 10_000, message: "completed" }).toBe("completed");
     const summary = await w.stop();
     expect(summary.recovered).toBe(1);
     await running;
@@ -134,7 +136,7 @@ describe("Worker", () => {
     });
     const running = w.start();
     const t = await tw.enqueueTask({ task_type: "taken" });
-    await until("running", async () => (await task(t.id)).status === "running");
+    await expect.poll(async () => (await task(t.id)).status, { timeout: 10_000, message: "running" }).toBe("running");
     await tw.cancelTask({ task_id: t.id, reason: "changed my mind" });
     const reason = await aborted.promise;
     expect(reason).toBeInstanceOf(LeaseLostError);
@@ -152,7 +154,7 @@ describe("Worker", () => {
     });
     const running = w.start();
     const [retry, fatal] = await tw.enqueueTasks({ task_type: "failing", payloads: [{}, { fatal: true }] });
-    await until("both reported", async () => (await task(retry.id)).last_error && (await task(fatal.id)).status === "failed");
+    await expect.poll(async () => (await task(retry.id)).last_error && (await task(fatal.id)).status === "failed", { timeout: 10_000, message: "both reported" }).toBeTruthy();
     const summary = await w.stop();
     await running;
     const r = await task(retry.id);
@@ -177,7 +179,7 @@ describe("Worker", () => {
     const running = w.start();
     const t = await tw.enqueueTask({ task_type: "slow", max_attempts: 1 });
     const started = Date.now();
-    await until("failed", async () => (await task(t.id)).status === "failed");
+    await expect.poll(async () => (await task(t.id)).status, { timeout: 10_000, message: "failed" }).toBe("failed");
     expect(Date.now() - started).toBeLessThan(2500);
     expect(reason).toBeInstanceOf(TaskTimeoutError);
     expect((await task(t.id)).last_error).toBe(`TaskTimeoutError: task ${t.id} timed out after 0.3 s`);
@@ -200,16 +202,15 @@ describe("Worker", () => {
     );
     const running = w.start();
     const tasks = await tw.enqueueTasks({ task_type: "parallel", payloads: [{}, {}, {}, {}, {}, {}] });
-    await until("three running", () => now === 3);
+    await expect.poll(() => now, { timeout: 10_000, message: "three running" }).toBe(3);
     await new Promise((r) => setTimeout(r, 300)); // room to overshoot if it would
     const [{ n }] = await sql.query("select count(*)::int as n from taskwarden.tasks where task_type = 'parallel' and status = 'running'");
     expect(n).toBe(3);
     expect((await workerRow(w.workerId))?.current_task).toMatch(/^parallel#\d+ \(\+2 more\)$/);
     gate.resolve();
-    await until("all done", async () => {
-      const all = await Promise.all(tasks.map((t) => task(t.id)));
-      return all.every((t) => t.status === "completed");
-    });
+    await expect
+      .poll(async () => (await Promise.all(tasks.map((t) => task(t.id)))).map((t) => t.status), { timeout: 10_000, message: "all done" })
+      .toEqual(tasks.map(() => "completed"));
     expect(max).toBe(3);
     await w.stop();
     await running;
@@ -247,7 +248,7 @@ describe("Worker", () => {
     );
     const tasks = await tw.enqueueTasks({ task_type: "prefetch", payloads: Array.from({ length: 20 }, () => ({})) });
     const running = w.start();
-    await until("two started", () => started === 2);
+    await expect.poll(() => started, { timeout: 10_000, message: "two started" }).toBe(2);
     const held = async () =>
       (await sql.query(
         `select count(*)::int as n, min(lease_expires_at) as first_expiry from taskwarden.tasks
@@ -289,7 +290,7 @@ describe("Worker", () => {
     const picked = deferred<number>();
     const w = worker("wake", async () => picked.resolve(Date.now()), { idleSleep: 60_000 });
     const running = w.start();
-    await until("idle", async () => (await workerRow(w.workerId))?.status === "idle");
+    await expect.poll(async () => (await workerRow(w.workerId))?.status, { timeout: 10_000, message: "idle" }).toBe("idle");
     await new Promise((r) => setTimeout(r, 200)); // its first (empty) claim is behind it
     const enqueued = Date.now();
     await tw.enqueueTask({ task_type: "wake" });
@@ -327,7 +328,7 @@ describe("Worker", () => {
   it("a remote drain (request_worker_stop) stops it after its next heartbeat", async () => {
     const w = worker("drain", async () => "ok");
     const running = w.start();
-    await until("registered", () => workerRow(w.workerId));
+    await expect.poll(() => workerRow(w.workerId), { timeout: 10_000, message: "registered" }).toBeTruthy();
     await tw.requestWorkerStop({ worker_id: w.workerId });
     const at = Date.now();
     const summary = await running;
@@ -392,9 +393,9 @@ describe("WorkerHeartbeat on its own", () => {
       const before = hb.lastResult!.server_time;
       await sql.transaction(async (tx) => {
         await tx.query("lock table taskwarden.worker_heartbeats in access exclusive mode");
-        await until("a failed beat", () => hb.failures >= 2);
+        await expect.poll(() => hb.failures, { timeout: 10_000, message: "a failed beat" }).toBeGreaterThanOrEqual(2);
       });
-      await until("recovered", () => hb.failures === 0 && hb.lastResult!.server_time > before);
+      await expect.poll(() => hb.failures === 0 && hb.lastResult!.server_time > before, { timeout: 10_000, message: "recovered" }).toBeTruthy();
       expect(lines.some((l) => l.msg === "heartbeat failed; retrying")).toBe(true);
       expect(await hb.beat()).toBeDefined();
       expect(await hb.stop()).toBe(0);
@@ -439,7 +440,7 @@ describe("on the embedded PGlite", () => {
       });
       const running = w.start();
       const queued = await local.enqueueTask({ task_type: "embedded" });
-      await until("completed", async () => (await local.getTask({ task_id: queued.id })).task.status === "completed");
+      await expect.poll(async () => (await local.getTask({ task_id: queued.id })).task.status, { timeout: 10_000, message: "completed" }).toBe("completed");
       expect((await local.getTask({ task_id: queued.id })).task.result).toEqual({ wrote: queued.id });
       expect(await t.query("select task_id::int as task_id from public.effects")).toEqual([{ task_id: queued.id }]);
       expect((await w.stop()).completed).toBe(1);
