@@ -36,13 +36,9 @@ function supervise(args: string[]) {
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
-  const waitFor = async (pred: (e: Event[]) => boolean, ms = 15_000) => {
-    const until = Date.now() + ms;
-    while (!pred(events)) {
-      if (Date.now() > until) throw new Error(`timed out; events so far: ${JSON.stringify(events)}; stderr: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  };
+  // A timeout shows the events so far and stderr rather than `false`.
+  const waitFor = (pred: (e: Event[]) => boolean, ms = 15_000) =>
+    expect.poll(() => pred(events) || { events: [...events], stderr }, { timeout: ms, interval: 25 }).toBe(true);
   return { child, events, exited, waitFor, stderr: () => stderr };
 }
 
