@@ -1,18 +1,9 @@
 // `taskwarden tasks stale | requeue | show`.
 import { Option, type Command } from "commander";
 import type { TaskAction } from "../../rpc/client.ts";
-import { table } from "../../format.ts";
+import { table, type Column } from "../../format.ts";
 import type { Cli } from "../context.ts";
 import { integer, MINUTES, taskId } from "../parse.ts";
-
-const TASK_ACTION_COLUMNS = [
-  { header: "task", value: (a: TaskAction) => a.task_id, right: true },
-  { header: "type", value: (a: TaskAction) => a.task_type },
-  { header: "owner", value: (a: TaskAction) => a.owner_id },
-  { header: "attempts", value: (a: TaskAction) => a.attempts, right: true },
-  { header: "action", value: (a: TaskAction) => a.action },
-  { header: "reason", value: (a: TaskAction) => a.reason },
-];
 
 export function tasksCommand(program: Command, cli: Cli): void {
   const tasks = program.command("tasks").description("stale tasks; requeue or inspect a task");
@@ -32,11 +23,20 @@ export function tasksCommand(program: Command, cli: Cli): void {
           dry_run: o.dryRun ?? false,
         });
         cli.print(g, rows, () => {
+          if (rows.length === 0) return `no task has been running for more than ${o.staleMinutes} min without a heartbeat`;
           const n = (a: string) => rows.filter((r) => r.action === a).length;
           const summary = o.dryRun
             ? `dry run: would requeue ${n("would_requeue")}, would fail ${n("would_fail")}`
             : `requeued ${n("requeued")}, failed ${n("failed")}`;
-          return rows.length ? `${table(rows, TASK_ACTION_COLUMNS)}\n${summary}` : `no task has been running for more than ${o.staleMinutes} min without a heartbeat`;
+          const columns: Column<TaskAction>[] = [
+            { header: "task", value: (a) => a.task_id, right: true },
+            { header: "type", value: (a) => a.task_type },
+            { header: "owner", value: (a) => a.owner_id },
+            { header: "attempts", value: (a) => a.attempts, right: true },
+            { header: "action", value: (a) => a.action },
+            { header: "reason", value: (a) => a.reason },
+          ];
+          return `${table(rows, columns)}\n${summary}`;
         });
       }),
     );
