@@ -74,6 +74,11 @@ function boolVar() {
 const text = (what: string) => z.string().trim().min(1, `must be ${what}`);
 const secret = (min = 1) =>
   z.string().refine((s) => s.trim().length >= min, { message: `must be at least ${min} characters (value not shown)` });
+// What an `Authorization: Bearer` header can carry (RFC 6750's token68), which Hono's bearer-auth
+// checks: any other character would make every request look unauthorized.
+const bearerToken = secret(16).refine((s) => /^[A-Za-z0-9._~+/-]+=*$/.test(s), {
+  message: "must be letters, digits and - . _ ~ + / only, as a bearer token (value not shown)",
+});
 
 // "Alerts <ops@example.com>" or a bare address.
 const EMAIL = /^[^\s@<>,]+@[^\s@<>,]+\.[^\s@<>,]+$/;
@@ -200,9 +205,9 @@ export const configSchema = z
     SMTP_PASSWORD: secret().optional(),
     EMAIL_FROM: sender.optional(),
     // Scheduled calls (the edge function's cron trigger) authenticate with this
-    CRON_SECRET: secret(16).optional(),
+    CRON_SECRET: bearerToken.optional(),
     // The dashboard asks for this token when set
-    DASHBOARD_TOKEN: secret(16).optional(),
+    DASHBOARD_TOKEN: bearerToken.optional(),
     LOG_LEVEL: logLevel.default("info"),
   })
   .superRefine((c, ctx) => {

@@ -99,6 +99,15 @@ describe("loadConfig", () => {
     expect(err.message).not.toContain("root:pw");
   });
 
+  it("refuses a bearer token that an Authorization header cannot carry, without showing it", () => {
+    const err = configError({ CRON_SECRET: "correct horse battery staple", DASHBOARD_TOKEN: "pässwörd-pässwörd-1" });
+    expect(err.issues.map((i) => i.variable).sort()).toEqual(["CRON_SECRET", "DASHBOARD_TOKEN"]);
+    expect(err.message).toContain("CRON_SECRET must be letters, digits and - . _ ~ + / only");
+    expect(err.message).not.toContain("horse");
+    expect(err.message).not.toContain("pässwörd");
+    expect(loadConfig({ CRON_SECRET: "a1-b2.c3_d4~e5+f6/g7==" }).CRON_SECRET).toBe("a1-b2.c3_d4~e5+f6/g7==");
+  });
+
   it("checks variables that only make sense together", () => {
     const err = configError({
       SUPABASE_URL: "https://abc.supabase.co",
