@@ -65,11 +65,12 @@ before insert or update or delete on taskwarden.settings
 for each row execute function taskwarden._settings_validate();
 
 insert into taskwarden.settings (key, value, value_type, min_value, max_value, description) values
-  ('lease_seconds',              '600',     'integer', 1,    86400,     'Default lease of a claim, seconds.'),
+  ('lease_seconds',              '600',     'integer', 1,    86400,     'Lease of a claim or renewal that names no lease_seconds, seconds.'),
+  ('max_attempts',               '3',       'integer', 1,    1000,      'Attempts of a task enqueued without max_attempts (its retry budget).'),
   ('dead_worker_seconds',        '30',      'integer', 1,    604800,    'A worker whose last heartbeat is older than this is dead; its tasks are requeued.'),
   ('task_stale_seconds',         '900',     'integer', 1,    604800,    'A running task without a lease and with no heartbeat for this long is stale (legacy rows).'),
-  ('max_requeue',                '3',       'integer', 1,    1000,      'Retry budget of the stale-task cleanup run by the reaper.'),
-  ('reap_batch',                 '200',     'integer', 1,    10000,     'Rows per reaper step and round.'),
+  ('max_requeue',                '3',       'integer', 1,    1000,      'Retry budget of the stale-task cleanup (the reaper''s, and cleanup_stale_running_tasks without max_attempts).'),
+  ('reap_batch',                 '200',     'integer', 1,    10000,     'Rows per reaper step and round (and cleanup_stale_running_tasks without batch_size).'),
   ('reap_max_rounds',            '10',      'integer', 1,    1000,      'Rounds of reap_batch rows per step in one reap() while a step fills its batch.'),
   ('run_stale_hours',            '24',      'number',  0.01, 87600,     'A running run with no task progress for this long is failed by the reaper.'),
   ('retry_base_seconds',         '5',       'number',  0,    86400,     'Backoff of a retried task: least(retry_max_seconds, retry_base_seconds * 2^(attempts-1)).'),
@@ -80,30 +81,51 @@ insert into taskwarden.settings (key, value, value_type, min_value, max_value, d
   ('max_json_bytes',             '1048576', 'integer', 1024, 104857600, 'Largest payload, result or metadata accepted, in bytes of its JSON text.')
 on conflict (key) do nothing;
 
-create function taskwarden._setting_num(p_key text, p_default numeric)
+-- The one place a setting's default lives is its row above (or in the migration of its concern):
+-- these readers carry no fallback value. Settings cannot be deleted, so a missing key is a broken
+-- install or a typo, and is said so loudly instead of turning into a silent null.
+create function taskwarden._setting_num(p_key text)
 returns numeric
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select coalesce((select (s.value #>> '{}')::numeric from taskwarden.settings s where s.key = p_key), p_default)
+declare
+  v_value numeric;
+begin
+  select (s.value #>> '{}')::numeric into v_value from taskwarden.settings s where s.key = p_key;
+  if not found then
+    raise exception 'setting % is missing from taskwarden.settings', p_key
+      using errcode = 'TW003', hint = 'Apply every migration in supabase/migrations: they insert each setting with its default.';
+  end if;
+  return v_value;
+end
 $$;
-comment on function taskwarden._setting_num(text, numeric) is 'A numeric setting from taskwarden.settings, or the default when unset.';
+comment on function taskwarden._setting_num(text) is 'A numeric setting from taskwarden.settings (TW003 when the key does not exist).';
 
-create function taskwarden._setting_bool(p_key text, p_default boolean)
+create function taskwarden._setting_bool(p_key text)
 returns boolean
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select coalesce((select (s.value #>> '{}')::boolean from taskwarden.settings s where s.key = p_key), p_default)
+declare
+  v_value boolean;
+begin
+  select (s.value #>> '{}')::boolean into v_value from taskwarden.settings s where s.key = p_key;
+  if not found then
+    raise exception 'setting % is missing from taskwarden.settings', p_key
+      using errcode = 'TW003', hint = 'Apply every migration in supabase/migrations: they insert each setting with its default.';
+  end if;
+  return v_value;
+end
 $$;
-comment on function taskwarden._setting_bool(text, boolean) is 'A boolean setting from taskwarden.settings, or the default when unset.';
+comment on function taskwarden._setting_bool(text) is 'A boolean setting from taskwarden.settings (TW003 when the key does not exist).';
 
 create function taskwarden._dead_after()
 returns interval
 language sql stable
 set search_path = ''
 as $$
-  select make_interval(secs => taskwarden._setting_num('dead_worker_seconds', 300))
+  select make_interval(secs => taskwarden._setting_num('dead_worker_seconds'))
 $$;
 comment on function taskwarden._dead_after() is 'Heartbeat age after which a worker counts as dead (setting dead_worker_seconds).';
 
@@ -150,8 +172,8 @@ language sql stable
 set search_path = ''
 as $$
   select make_interval(secs => least(
-    taskwarden._setting_num('retry_max_seconds', 3600),
-    taskwarden._setting_num('retry_base_seconds', 5) * power(2, greatest(p_attempts, 1) - 1)))
+    taskwarden._setting_num('retry_max_seconds'),
+    taskwarden._setting_num('retry_base_seconds') * power(2, greatest(p_attempts, 1) - 1)))
 $$;
 comment on function taskwarden._retry_delay(integer) is 'Exponential backoff before a retried task may run again.';
 
@@ -161,7 +183,7 @@ language plpgsql stable
 set search_path = ''
 as $$
 declare
-  v_limit integer := taskwarden._setting_num('max_json_bytes', 1048576)::integer;
+  v_limit integer := taskwarden._setting_num('max_json_bytes')::integer;
   v_bytes integer;
   v_level jsonb[];
   v_depth integer := 0;
@@ -203,7 +225,7 @@ language plpgsql stable
 set search_path = ''
 as $$
 declare
-  v_limit numeric := taskwarden._setting_num('max_json_bytes', 1048576);
+  v_limit numeric := taskwarden._setting_num('max_json_bytes');
 begin
   -- Each value on its own: the size limit is per value, not per batch. _check_json walks a value
   -- level by level (about a millisecond), so it sees only the values that could fail it: over

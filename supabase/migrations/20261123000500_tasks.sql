@@ -105,7 +105,7 @@ create function taskwarden.enqueue_tasks(
   task_type text,
   payloads jsonb[],
   run_id uuid default null,
-  max_attempts integer default 3,
+  max_attempts integer default null,
   run_at timestamptz default now(),
   priority integer default 0,
   timeout_seconds integer default null
@@ -116,6 +116,7 @@ set search_path = ''
 as $$
 declare
   v_type text := enqueue_tasks.task_type;
+  v_max_attempts integer := coalesce(enqueue_tasks.max_attempts, taskwarden._setting_num('max_attempts')::integer);
 begin
   perform taskwarden._check_text('task_type', v_type);
   if payloads is null or cardinality(payloads) = 0 then
@@ -125,7 +126,7 @@ begin
   if array_position(payloads, null) is not null then
     raise exception 'payloads must not contain null' using errcode = 'TW002', hint = 'Use ''{}'' for an empty payload.';
   end if;
-  perform taskwarden._check_range('max_attempts', enqueue_tasks.max_attempts, 1, 1000);
+  perform taskwarden._check_range('max_attempts', v_max_attempts, 1, 1000);
   perform taskwarden._check_range('priority', enqueue_tasks.priority, -1000000, 1000000);
   if enqueue_tasks.run_at is null then
     raise exception 'run_at must not be null' using errcode = 'TW002', hint = 'Omit run_at to run now.';
@@ -142,7 +143,7 @@ begin
 
   return query
     insert into taskwarden.tasks as t (task_type, payload, run_id, max_attempts, run_at, priority, timeout_seconds)
-    select v_type, p.payload, enqueue_tasks.run_id, enqueue_tasks.max_attempts, enqueue_tasks.run_at,
+    select v_type, p.payload, enqueue_tasks.run_id, v_max_attempts, enqueue_tasks.run_at,
            enqueue_tasks.priority, enqueue_tasks.timeout_seconds
     from unnest(payloads) with ordinality as p (payload, n)
     order by p.n
@@ -158,7 +159,7 @@ create function taskwarden.enqueue_task(
   task_type text,
   payload jsonb default '{}'::jsonb,
   run_id uuid default null,
-  max_attempts integer default 3,
+  max_attempts integer default null,
   run_at timestamptz default now(),
   priority integer default 0,
   timeout_seconds integer default null
@@ -184,7 +185,7 @@ create function taskwarden.claim_tasks(
   worker_id text,
   task_types text[] default null,
   batch_size integer default 1,
-  lease_seconds integer default 600,
+  lease_seconds integer default null,
   run_id uuid default null
 )
 returns setof taskwarden.tasks
@@ -195,7 +196,7 @@ declare
   v_worker text := claim_tasks.worker_id;
   v_types text[] := claim_tasks.task_types;
   v_run uuid := claim_tasks.run_id;
-  v_lease integer := claim_tasks.lease_seconds;
+  v_lease integer := coalesce(claim_tasks.lease_seconds, taskwarden._setting_num('lease_seconds')::integer);
   v_claimed taskwarden.tasks[];
 begin
   perform taskwarden._check_text('worker_id', v_worker);
@@ -269,7 +270,7 @@ begin
                  order by p.id
                  for update skip locked);
 
-  if taskwarden._setting_bool('log_success_events', true) then
+  if taskwarden._setting_bool('log_success_events') then
     insert into taskwarden.task_events (task_id, run_id, event, worker_id, attempt)
     select c.id, c.run_id, 'claimed', v_worker, c.attempts from unnest(v_claimed) c;
   end if;
@@ -279,19 +280,20 @@ end
 $$;
 comment on function taskwarden.claim_tasks(text, text[], integer, integer, uuid) is 'Claims up to batch_size due tasks (FOR UPDATE SKIP LOCKED) under a fresh lease_token each; spends one attempt; skips tasks whose revoked claim may still run.';
 
-create function taskwarden.renew_task_lease(task_id bigint, lease_token uuid, lease_seconds integer default 600)
+create function taskwarden.renew_task_lease(task_id bigint, lease_token uuid, lease_seconds integer default null)
 returns taskwarden.tasks
 language plpgsql
 set search_path = ''
 as $$
 declare
   v_task taskwarden.tasks;
+  v_lease integer := coalesce(renew_task_lease.lease_seconds, taskwarden._setting_num('lease_seconds')::integer);
 begin
   perform taskwarden._check_fence_args(renew_task_lease.task_id, renew_task_lease.lease_token);
-  perform taskwarden._check_range('lease_seconds', renew_task_lease.lease_seconds, 1, 86400);
+  perform taskwarden._check_range('lease_seconds', v_lease, 1, 86400);
   update taskwarden.tasks t
-  set lease_expires_at = now() + make_interval(secs => renew_task_lease.lease_seconds),
-      lease_seconds = renew_task_lease.lease_seconds,
+  set lease_expires_at = now() + make_interval(secs => v_lease),
+      lease_seconds = v_lease,
       last_heartbeat = now()
   where t.id = renew_task_lease.task_id and t.lease_token = renew_task_lease.lease_token and t.status = 'running'
   returning t.* into v_task;
@@ -331,7 +333,7 @@ begin
     end if;
     perform taskwarden._raise_lease_lost(complete_task.task_id, complete_task.lease_token);
   end if;
-  if taskwarden._setting_bool('log_success_events', true) then
+  if taskwarden._setting_bool('log_success_events') then
     insert into taskwarden.task_events (task_id, run_id, event, worker_id, attempt)
     values (v_task.id, v_task.run_id, 'completed', v_task.owner_id, v_task.attempts);
   end if;
@@ -340,6 +342,25 @@ end
 $$;
 comment on function taskwarden.complete_task(bigint, uuid, jsonb) is 'Marks a task completed with its result; fenced by lease_token (TW001 when lost), idempotent for the same token.';
 
+-- The one answer to "attempts left?" for every path that ends a claim with a failure or a
+-- take-back (fail_task, the reaper's steps, startup recovery): River's explicit decision type.
+-- p_max_attempts is the budget that applies (a caller with a budget of its own passes the lower).
+create function taskwarden._retry_decision(
+  p_attempts integer, p_max_attempts integer, p_retryable boolean default true,
+  out final boolean, out status text, out run_at timestamptz, out event text
+)
+language sql stable
+set search_path = ''
+as $$
+  select d.final,
+         case when d.final then 'failed' else 'queued' end,
+         case when not d.final then now() + taskwarden._retry_delay(p_attempts) end,
+         case when d.final then 'dead_lettered' else 'requeued' end
+  -- A running task has spent at least one attempt (legacy rows may say 0).
+  from (select not p_retryable or greatest(p_attempts, 1) >= p_max_attempts as final) d
+$$;
+comment on function taskwarden._retry_decision(integer, integer, boolean) is 'Requeue with backoff or fail for good: the next status, run_at (null when final) and reaper event for a task that spent p_attempts of p_max_attempts.';
+
 create function taskwarden.fail_task(task_id bigint, lease_token uuid, error text, retryable boolean default true)
 returns taskwarden.tasks
 language plpgsql
@@ -347,7 +368,7 @@ set search_path = ''
 as $$
 declare
   v_task taskwarden.tasks;
-  v_final boolean;
+  v_next record;
   v_owner text;
   v_error text := left(fail_task.error, 10000);
 begin
@@ -367,14 +388,14 @@ begin
     end if;
     perform taskwarden._raise_lease_lost(fail_task.task_id, fail_task.lease_token);
   end if;
-  v_final := not retryable or v_task.attempts >= v_task.max_attempts;
+  select * into v_next from taskwarden._retry_decision(v_task.attempts, v_task.max_attempts, retryable);
   v_owner := v_task.owner_id;
 
   update taskwarden.tasks t
-  set status = case when v_final then 'failed' else 'queued' end,
-      run_at = case when v_final then t.run_at else now() + taskwarden._retry_delay(t.attempts) end,
-      completed_at = case when v_final then now() end,
-      owner_id = case when v_final then t.owner_id end,
+  set status = v_next.status,
+      run_at = coalesce(v_next.run_at, t.run_at),
+      completed_at = case when v_next.final then now() end,
+      owner_id = case when v_next.final then t.owner_id end,
       lease_token = null,
       lease_expires_at = null,
       last_heartbeat = null,
@@ -388,18 +409,53 @@ begin
   insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt, error, details)
   values (v_task.id, v_task.run_id, 'failed', case when retryable then 'error' else 'non_retryable' end,
           v_owner, v_task.attempts, v_error,
-          jsonb_build_object('retryable', retryable, 'final', v_final,
-                             'retry_at', case when not v_final then v_task.run_at end)
+          jsonb_build_object('retryable', retryable, 'final', v_next.final, 'retry_at', v_next.run_at)
             || taskwarden._fence_record(v_task, fail_task.lease_token));
-  if v_final then
+  if v_next.final then
     insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt, error)
-    values (v_task.id, v_task.run_id, 'dead_lettered',
+    values (v_task.id, v_task.run_id, v_next.event,
             case when retryable then 'max_attempts' else 'non_retryable' end, v_owner, v_task.attempts, v_error);
   end if;
   return v_task;
 end
 $$;
 comment on function taskwarden.fail_task(bigint, uuid, text, boolean) is 'Records a handler error; requeues with backoff while attempts remain, else fails for good. Fenced by lease_token, idempotent for the same token.';
+
+-- The one way a running claim goes back to the queue without spending an attempt: a graceful
+-- release_task, stop_worker, and a heartbeat's handback of a claim its worker lost track of.
+create function taskwarden._release_claims(p_ids bigint[], p_reason text)
+returns setof taskwarden.tasks
+language plpgsql
+set search_path = ''
+as $$
+begin
+  -- Callers pass ids they locked in this transaction; only rows still running are given back.
+  if coalesce(cardinality(p_ids), 0) = 0 then
+    return;
+  end if;
+  return query
+    with held as (
+      select t.id, t.owner_id as prev_owner, t.lease_token as old_token
+      from taskwarden.tasks t
+      where t.id = any (p_ids) and t.status = 'running'
+    ), released as (
+      update taskwarden.tasks t
+      set status = 'queued', attempts = greatest(t.attempts - 1, 0), run_at = now(),
+          owner_id = null, lease_token = null, lease_expires_at = null, last_heartbeat = null, updated_at = now()
+      from held h
+      where t.id = h.id
+      returning t as task_row, h.prev_owner, h.old_token
+    ), logged as (
+      -- The event remembers the claim it ended and its answer: a retried release_task gets it again.
+      insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt, details)
+      select (r.task_row).id, (r.task_row).run_id, 'released', p_reason, r.prev_owner, (r.task_row).attempts,
+             taskwarden._fence_record(r.task_row, r.old_token)
+      from released r
+    )
+    select (r.task_row).* from released r order by (r.task_row).id;
+end
+$$;
+comment on function taskwarden._release_claims(bigint[], text) is 'Gives the given running tasks back to the queue without spending an attempt and logs a released event (with the claim it ended) per task.';
 
 create function taskwarden.release_task(task_id bigint, lease_token uuid)
 returns taskwarden.tasks
@@ -408,10 +464,9 @@ set search_path = ''
 as $$
 declare
   v_task taskwarden.tasks;
-  v_owner text;
 begin
   perform taskwarden._check_fence_args(release_task.task_id, release_task.lease_token);
-  select t.owner_id into v_owner from taskwarden.tasks t
+  perform from taskwarden.tasks t
   where t.id = release_task.task_id and t.lease_token = release_task.lease_token and t.status = 'running'
   for update;
   if not found then
@@ -423,14 +478,7 @@ begin
     end if;
     perform taskwarden._raise_lease_lost(release_task.task_id, release_task.lease_token);
   end if;
-  update taskwarden.tasks t
-  set status = 'queued', attempts = greatest(t.attempts - 1, 0), run_at = now(),
-      owner_id = null, lease_token = null, lease_expires_at = null, last_heartbeat = null, updated_at = now()
-  where t.id = release_task.task_id
-  returning t.* into v_task;
-  insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt, details)
-  values (v_task.id, v_task.run_id, 'released', 'worker_shutdown', v_owner, v_task.attempts,
-          taskwarden._fence_record(v_task, release_task.lease_token));
+  select * into v_task from taskwarden._release_claims(array[release_task.task_id], 'worker_shutdown');
   return v_task;
 end
 $$;
@@ -590,10 +638,10 @@ begin
   if p_dry_run then
     return query
       select t.id, t.task_type, t.run_id, t.owner_id, t.attempts,
-             case when greatest(t.attempts, 1) >= least(t.max_attempts, coalesce(p_budget, t.max_attempts))
-                  then 'would_fail' else 'would_requeue' end,
+             case when d.final then 'would_fail' else 'would_requeue' end,
              p_reason
       from taskwarden.tasks t
+      cross join lateral taskwarden._retry_decision(t.attempts, least(t.max_attempts, coalesce(p_budget, t.max_attempts))) d
       where t.id = any (p_ids) and t.status = 'running'
       order by t.id;
     return;
@@ -601,14 +649,14 @@ begin
 
   return query
     with c as (
-      select t.id, t.owner_id as prev_owner, t.lease_token as prev_token,
-             greatest(t.attempts, 1) >= least(t.max_attempts, coalesce(p_budget, t.max_attempts)) as final
+      select t.id, t.owner_id as prev_owner, t.lease_token as prev_token, d.final, d.status, d.run_at, d.event
       from taskwarden.tasks t
+      cross join lateral taskwarden._retry_decision(t.attempts, least(t.max_attempts, coalesce(p_budget, t.max_attempts))) d
       where t.id = any (p_ids) and t.status = 'running'
     ), moved as (
       update taskwarden.tasks t
-      set status = case when c.final then 'failed' else 'queued' end,
-          run_at = case when c.final then t.run_at else now() + taskwarden._retry_delay(t.attempts) end,
+      set status = c.status,
+          run_at = coalesce(c.run_at, t.run_at),
           completed_at = case when c.final then now() end,
           owner_id = null, lease_token = null, lease_seconds = null, lease_expires_at = null, last_heartbeat = null,
           crash_count = t.crash_count + 1,
@@ -618,11 +666,11 @@ begin
           updated_at = now()
       from c
       where t.id = c.id and t.status = 'running'
-      returning t.id, t.task_type, t.run_id, c.prev_owner, c.prev_token, t.attempts, c.final
+      returning t.id, t.task_type, t.run_id, c.prev_owner, c.prev_token, t.attempts, c.final, c.event
     ), logged as (
       -- The claim it ended is recorded, so a zombie's refused write can be matched to this event.
       insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, actor, attempt, error, details)
-      select m.id, m.run_id, case when m.final then 'dead_lettered' else 'requeued' end, p_reason,
+      select m.id, m.run_id, m.event, p_reason,
              m.prev_owner, 'reaper', m.attempts, p_error, jsonb_build_object('lease_token', m.prev_token)
       from moved m
     )

@@ -91,10 +91,9 @@ begin
     -- Completing a run with work still queued or running would cancel that work and refuse its
     -- holders' results: a job that only enqueued its tasks would lose all of them. The run row
     -- is locked, and enqueue_tasks takes a share lock on it, so no task slips in after this count.
-    select count(*) filter (where t.status = 'queued'), count(*) filter (where t.status = 'running')
-    into v_queued, v_running
-    from taskwarden.tasks t
-    where t.run_id = v_run.id and t.status in ('queued', 'running');
+    select p.tasks_queued, p.tasks_running into v_queued, v_running
+    from taskwarden.v_run_progress p
+    where p.run_id = v_run.id;
     if v_queued + v_running > 0 then
       raise exception 'run % has % unfinished tasks (% queued, % running): it cannot be completed yet',
           v_run.id, v_queued + v_running, v_queued, v_running
@@ -162,7 +161,7 @@ end
 $$;
 comment on function taskwarden.archive_run(uuid, text) is 'Archives a run (any status); live tasks are cancelled; idempotent.';
 
-create function taskwarden.find_stale_runs(stale_hours numeric default 24)
+create function taskwarden.find_stale_runs(stale_hours numeric default null)
 returns table (
   run_id uuid, name text, status text, started_at timestamptz, last_progress_at timestamptz,
   stale_for_hours numeric, tasks_total bigint, tasks_queued bigint, tasks_running bigint,
@@ -172,35 +171,27 @@ language plpgsql stable
 set search_path = ''
 as $$
 declare
+  v_hours numeric := coalesce(find_stale_runs.stale_hours, taskwarden._setting_num('run_stale_hours'));
   v_cutoff timestamptz;
 begin
-  perform taskwarden._check_range('stale_hours', find_stale_runs.stale_hours, 0.0001, 87600);
-  v_cutoff := now() - make_interval(secs => find_stale_runs.stale_hours * 3600);
+  perform taskwarden._check_range('stale_hours', v_hours, 0.0001, 87600);
+  v_cutoff := now() - make_interval(secs => v_hours * 3600);
+  -- The progress aggregate is v_run_progress's (the views migration); the status and start
+  -- filters reach the runs scan, so only running runs are aggregated.
   return query
-    select r.id, r.name, r.status, r.started_at, p.last_progress_at,
-           round((extract(epoch from now() - greatest(coalesce(r.started_at, r.created_at), p.last_progress_at)) / 3600)::numeric, 2),
-           coalesce(p.total, 0), coalesce(p.queued, 0), coalesce(p.running, 0),
-           coalesce(p.completed, 0), coalesce(p.failed, 0)
-    from taskwarden.runs r
-    left join lateral (
-      select max(greatest(t.updated_at, t.last_heartbeat)) as last_progress_at,
-             count(*) as total,
-             count(*) filter (where t.status = 'queued') as queued,
-             count(*) filter (where t.status = 'running') as running,
-             count(*) filter (where t.status = 'completed') as completed,
-             count(*) filter (where t.status = 'failed') as failed
-      from taskwarden.tasks t
-      where t.run_id = r.id
-    ) p on true
-    where r.status = 'running'
-      and coalesce(r.started_at, r.created_at) < v_cutoff
+    select p.run_id, p.name, p.status, p.started_at, p.last_progress_at,
+           round((extract(epoch from now() - greatest(coalesce(p.started_at, p.created_at), p.last_progress_at)) / 3600)::numeric, 2),
+           p.tasks_total, p.tasks_queued, p.tasks_running, p.tasks_completed, p.tasks_failed
+    from taskwarden.v_run_progress p
+    where p.status = 'running'
+      and coalesce(p.started_at, p.created_at) < v_cutoff
       and coalesce(p.last_progress_at, '-infinity'::timestamptz) < v_cutoff
-    order by r.started_at;
+    order by p.started_at;
 end
 $$;
-comment on function taskwarden.find_stale_runs(numeric) is 'Runs running longer than stale_hours with no task progress (updates or heartbeats) in that time.';
+comment on function taskwarden.find_stale_runs(numeric) is 'Runs running longer than stale_hours (default: the setting run_stale_hours) with no task progress (updates or heartbeats) in that time.';
 
-create function taskwarden.is_run_stale(run_id uuid, stale_hours numeric default 24)
+create function taskwarden.is_run_stale(run_id uuid, stale_hours numeric default null)
 returns boolean
 language plpgsql stable
 set search_path = ''
@@ -217,7 +208,7 @@ end
 $$;
 comment on function taskwarden.is_run_stale(uuid, numeric) is 'True when the run is running past stale_hours with no task progress.';
 
-create function taskwarden.cleanup_stale_runs(stale_hours numeric default 24, dry_run boolean default true)
+create function taskwarden.cleanup_stale_runs(stale_hours numeric default null, dry_run boolean default true)
 returns table (
   run_id uuid, name text, status text, started_at timestamptz, last_progress_at timestamptz,
   stale_for_hours numeric, tasks_total bigint, tasks_queued bigint, tasks_running bigint,
@@ -227,14 +218,15 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  v_hours numeric := coalesce(cleanup_stale_runs.stale_hours, taskwarden._setting_num('run_stale_hours'));
   v_stale record;
   v_message text;
 begin
   if cleanup_stale_runs.dry_run is null then
     raise exception 'dry_run must not be null' using errcode = 'TW002', hint = 'Pass true to preview, false to act.';
   end if;
-  v_message := format('Run marked as stale after %sh with no completion', trim_scale(cleanup_stale_runs.stale_hours));
-  for v_stale in select * from taskwarden.find_stale_runs(cleanup_stale_runs.stale_hours) loop
+  v_message := format('Run marked as stale after %sh with no completion', trim_scale(v_hours));
+  for v_stale in select * from taskwarden.find_stale_runs(v_hours) loop
     if not cleanup_stale_runs.dry_run then
       -- Re-checked under the row lock: a concurrent cleanup or finish_run wins, nothing is counted twice.
       update taskwarden.runs r

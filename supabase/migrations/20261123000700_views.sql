@@ -1,6 +1,17 @@
 -- taskwarden: views for the SQL editor, the dashboard and alerts. All security_invoker, so they
 -- never widen what the caller may read.
 
+-- What a worker holds, as the views below, list_workers and the health summary show it: its
+-- running tasks, counted through the owner index (an index-only scan).
+create function taskwarden._held_tasks(p_worker_id text)
+returns bigint
+language sql stable
+set search_path = ''
+as $$
+  select count(*) from taskwarden.tasks t where t.status = 'running' and t.owner_id = p_worker_id
+$$;
+comment on function taskwarden._held_tasks(text) is 'The number of running tasks a worker owns.';
+
 -- The dead-worker threshold is read once per query (a materialized CTE): a stable function in a
 -- WHERE clause is called once per row.
 create view taskwarden.v_active_workers with (security_invoker = true) as
@@ -8,7 +19,7 @@ with cfg as materialized (select now() - taskwarden._dead_after() as dead_before
 select w.worker_id, w.worker_type, w.status, w.current_run_id, w.current_task, w.run_filter_id,
        w.host, w.pid, w.started_at, w.last_heartbeat_at, w.stop_requested_at,
        round(extract(epoch from now() - w.last_heartbeat_at)::numeric, 1) as seconds_since_heartbeat,
-       (select count(*) from taskwarden.tasks t where t.status = 'running' and t.owner_id = w.worker_id) as held_tasks
+       taskwarden._held_tasks(w.worker_id) as held_tasks
 from taskwarden.worker_heartbeats w, cfg
 where w.status <> 'stopped' and w.last_heartbeat_at >= cfg.dead_before;
 comment on view taskwarden.v_active_workers is 'Workers that are not stopped and beat within dead_worker_seconds.';
@@ -18,7 +29,7 @@ with cfg as materialized (select now() - taskwarden._dead_after() as dead_before
 select w.worker_id, w.worker_type, w.status, w.current_run_id, w.current_task, w.run_filter_id,
        w.host, w.pid, w.started_at, w.last_heartbeat_at,
        round(extract(epoch from now() - w.last_heartbeat_at)::numeric, 1) as seconds_since_heartbeat,
-       (select count(*) from taskwarden.tasks t where t.status = 'running' and t.owner_id = w.worker_id) as held_tasks
+       taskwarden._held_tasks(w.worker_id) as held_tasks
 from taskwarden.worker_heartbeats w, cfg
 where w.status <> 'stopped' and w.last_heartbeat_at < cfg.dead_before;
 comment on view taskwarden.v_dead_workers is 'Workers that did not stop cleanly and have not beaten within dead_worker_seconds.';
@@ -29,7 +40,7 @@ comment on view taskwarden.v_dead_workers is 'Workers that did not stop cleanly 
 create view taskwarden.v_stale_running_tasks with (security_invoker = true) as
 with cfg as materialized (
   select now() - taskwarden._dead_after() as dead_before,
-         now() - make_interval(secs => taskwarden._setting_num('task_stale_seconds', 900)) as stale_before
+         now() - make_interval(secs => taskwarden._setting_num('task_stale_seconds')) as stale_before
 )
 select t.id as task_id, t.task_type, t.run_id, t.owner_id, t.attempts, t.max_attempts, t.started_at,
        t.lease_expires_at, coalesce(t.last_heartbeat, t.updated_at) as last_seen_at,
@@ -56,21 +67,27 @@ from taskwarden.tasks t
 group by t.task_type, t.status;
 comment on view taskwarden.v_task_status_counts is 'Number of tasks per type and status.';
 
+-- The one run-progress aggregate (find_stale_runs reads it too). Per run through the run_id index
+-- (a lateral subquery, not a GROUP BY over the join), so a filter on the run's columns, such as
+-- find_stale_runs' status = 'running', reaches the runs scan and only those runs are aggregated.
 create view taskwarden.v_run_progress with (security_invoker = true) as
 select r.id as run_id, r.name, r.status, r.created_at, r.started_at, r.completed_at, r.error,
-       count(t.id) as tasks_total,
-       count(t.id) filter (where t.status = 'queued') as tasks_queued,
-       count(t.id) filter (where t.status = 'running') as tasks_running,
-       count(t.id) filter (where t.status = 'completed') as tasks_completed,
-       count(t.id) filter (where t.status = 'failed') as tasks_failed,
-       count(t.id) filter (where t.status = 'cancelled') as tasks_cancelled,
+       p.tasks_total, p.tasks_queued, p.tasks_running, p.tasks_completed, p.tasks_failed, p.tasks_cancelled,
        -- Finished work only: a cancelled task was never done, so a cancelled run does not read 100 %.
-       round(100.0 * count(t.id) filter (where t.status in ('completed', 'failed'))
-             / nullif(count(t.id), 0), 1) as percent_done,
-       max(greatest(t.updated_at, t.last_heartbeat)) as last_progress_at
+       round(100.0 * (p.tasks_completed + p.tasks_failed) / nullif(p.tasks_total, 0), 1) as percent_done,
+       p.last_progress_at
 from taskwarden.runs r
-left join taskwarden.tasks t on t.run_id = r.id
-group by r.id;
+cross join lateral (
+  select count(*) as tasks_total,
+         count(*) filter (where t.status = 'queued') as tasks_queued,
+         count(*) filter (where t.status = 'running') as tasks_running,
+         count(*) filter (where t.status = 'completed') as tasks_completed,
+         count(*) filter (where t.status = 'failed') as tasks_failed,
+         count(*) filter (where t.status = 'cancelled') as tasks_cancelled,
+         max(greatest(t.updated_at, t.last_heartbeat)) as last_progress_at
+  from taskwarden.tasks t
+  where t.run_id = r.id
+) p;
 comment on view taskwarden.v_run_progress is 'Per run: task counts by status, percent done (completed or failed, never cancelled), last progress.';
 
 -- The dashboard's and `taskwarden status`'s task counts. v_task_status_counts above is exact and

@@ -34,7 +34,7 @@ declare
   v_tokens uuid[] := upsert_worker_heartbeat.held_lease_tokens;
   v_lease integer := upsert_worker_heartbeat.lease_seconds;
   v_meta jsonb := coalesce(upsert_worker_heartbeat.metadata, '{}'::jsonb);
-  v_grace interval := make_interval(secs => taskwarden._setting_num('lost_claim_grace_seconds', 30));
+  v_grace interval := make_interval(secs => taskwarden._setting_num('lost_claim_grace_seconds'));
   v_row taskwarden.worker_heartbeats;
   v_dup bigint;
   v_locked bigint[];
@@ -130,7 +130,7 @@ begin
     with renewed as (
       update taskwarden.tasks t
       set lease_expires_at = now() + make_interval(secs => coalesce(v_lease, t.lease_seconds,
-                                     taskwarden._setting_num('lease_seconds', 600)::integer)),
+                                     taskwarden._setting_num('lease_seconds')::integer)),
           last_heartbeat = now()
       from unnest(v_held, v_tokens) h (id, token)
       where t.id = h.id and t.lease_token = h.token and t.owner_id = v_worker and t.status = 'running'
@@ -149,31 +149,17 @@ begin
     -- Claims this worker owns but does not hold: a claim whose answer never reached it. Past
     -- the grace (the answer may still be on its way) they go back to the queue at once,
     -- without spending an attempt, instead of waiting a whole lease.
-    with lost_claims as (
-      select t.id, t.lease_token as old_token
-      from taskwarden.tasks t
+    select coalesce(array_agg(r.id order by r.id), '{}') into v_handed_back
+    from taskwarden._release_claims(array(
+      select t.id from taskwarden.tasks t
       where t.id = any (array(select unnest(v_locked) except select unnest(v_renewed)))
         and t.owner_id = v_worker and t.status = 'running'
-        and t.started_at < now() - v_grace
-    ), released as (
-      update taskwarden.tasks t
-      set status = 'queued', attempts = greatest(t.attempts - 1, 0), run_at = now(),
-          owner_id = null, lease_token = null, lease_expires_at = null, last_heartbeat = null, updated_at = now()
-      from lost_claims l
-      where t.id = l.id
-      returning t as task_row, l.old_token
-    ), logged as (
-      insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt, details)
-      select (r.task_row).id, (r.task_row).run_id, 'released', 'claim_lost', v_worker, (r.task_row).attempts,
-             taskwarden._fence_record(r.task_row, r.old_token)
-      from released r
-    )
-    select coalesce(array_agg((r.task_row).id order by (r.task_row).id), '{}') into v_handed_back from released r;
+        and t.started_at < now() - v_grace), 'claim_lost') r;
   else
     with renewed as (
       update taskwarden.tasks t
       set lease_expires_at = now() + make_interval(secs => coalesce(v_lease, t.lease_seconds,
-                                     taskwarden._setting_num('lease_seconds', 600)::integer)),
+                                     taskwarden._setting_num('lease_seconds')::integer)),
           last_heartbeat = now()
       where t.id = any (v_held) and t.owner_id = v_worker and t.status = 'running'
       returning t.id
@@ -210,7 +196,7 @@ begin
   lease_expires_at := (select min(t.lease_expires_at) from taskwarden.tasks t where t.id = any (v_renewed));
   server_time := now();
   worker_expires_at := v_row.lease_expires_at;
-  dead_after_seconds := taskwarden._setting_num('dead_worker_seconds', 300)::integer;
+  dead_after_seconds := taskwarden._setting_num('dead_worker_seconds')::integer;
   handed_back_task_ids := coalesce(v_handed_back, '{}');
   return next;
 end
@@ -247,6 +233,8 @@ as $$
 declare
   v_worker text := stop_worker.worker_id;
   v_released integer := 0;
+  v_running bigint[];
+  v_revoked bigint[];
 begin
   perform taskwarden._check_text('worker_id', v_worker);
   if stop_worker.release_tasks is null then
@@ -261,33 +249,20 @@ begin
       using errcode = 'TW003', hint = 'See taskwarden.v_active_workers for worker ids.';
   end if;
   if stop_worker.release_tasks then
-    with held as (
-      select t.id, t.lease_token as old_token, t.status = 'running' and t.owner_id = v_worker as running
+    select coalesce(array_agg(h.id) filter (where h.running), '{}'), coalesce(array_agg(h.id) filter (where not h.running), '{}')
+    into v_running, v_revoked
+    from (
+      select t.id, t.status = 'running' and t.owner_id = v_worker as running
       from taskwarden.tasks t
       where (t.status = 'running' and t.owner_id = v_worker) or t.revoked_owner_id = v_worker
       order by t.id
       for update skip locked
-    ), released as (
-      update taskwarden.tasks t
-      set status = 'queued', attempts = greatest(t.attempts - 1, 0), run_at = now(),
-          owner_id = null, lease_token = null, lease_expires_at = null, last_heartbeat = null, updated_at = now()
-      from held h
-      where t.id = h.id and h.running
-      returning t as task_row, h.old_token
-    ), logged as (
-      insert into taskwarden.task_events (task_id, run_id, event, reason, worker_id, attempt, details)
-      select (r.task_row).id, (r.task_row).run_id, 'released', 'worker_stopped', v_worker, (r.task_row).attempts,
-             taskwarden._fence_record(r.task_row, r.old_token)
-      from released r
-      returning 1
-    ), settled as (
-      -- A worker that stops has settled every handler, the revoked ones included.
-      update taskwarden.tasks t
-      set revoked_owner_id = null, revoked_lease_token = null, revoked_until = null
-      from held h
-      where t.id = h.id and not h.running and t.revoked_owner_id = v_worker
-    )
-    select count(*) into v_released from logged;
+    ) h;
+    select count(*) into v_released from taskwarden._release_claims(v_running, 'worker_stopped');
+    -- A worker that stops has settled every handler, the revoked ones included.
+    update taskwarden.tasks t
+    set revoked_owner_id = null, revoked_lease_token = null, revoked_until = null
+    where t.id = any (v_revoked) and t.revoked_owner_id = v_worker;
   end if;
   return v_released;
 end
@@ -378,32 +353,35 @@ end
 $$;
 comment on function taskwarden._reap_dead_workers(integer, integer, boolean) is 'Reaper step: takes back running tasks whose owner stopped beating.';
 
-create function taskwarden.release_dead_worker_leases(dead_after_seconds integer default 300)
+create function taskwarden.release_dead_worker_leases(dead_after_seconds integer default null)
 returns table (task_id bigint, task_type text, run_id uuid, owner_id text, attempts integer, action text, reason text)
 language plpgsql
 set search_path = ''
 as $$
+declare
+  v_dead_after integer := coalesce(release_dead_worker_leases.dead_after_seconds,
+                                   taskwarden._setting_num('dead_worker_seconds')::integer);
 begin
-  perform taskwarden._check_range('dead_after_seconds', release_dead_worker_leases.dead_after_seconds, 1, 604800);
-  return query select * from taskwarden._reap_dead_workers(release_dead_worker_leases.dead_after_seconds,
-    taskwarden._setting_num('reap_batch', 200)::integer, false);
+  perform taskwarden._check_range('dead_after_seconds', v_dead_after, 1, 604800);
+  return query select * from taskwarden._reap_dead_workers(v_dead_after, taskwarden._setting_num('reap_batch')::integer, false);
 end
 $$;
-comment on function taskwarden.release_dead_worker_leases(integer) is 'Requeues (or fails, budget spent) running tasks whose owner has not beaten for dead_after_seconds.';
+comment on function taskwarden.release_dead_worker_leases(integer) is 'Requeues (or fails, budget spent) running tasks whose owner has not beaten for dead_after_seconds (default: the setting dead_worker_seconds).';
 
-create function taskwarden.cleanup_stale_workers(stale_minutes integer default 60)
+create function taskwarden.cleanup_stale_workers(stale_minutes integer default null)
 returns integer
 language plpgsql
 set search_path = ''
 as $$
 declare
+  v_minutes integer := coalesce(cleanup_stale_workers.stale_minutes, taskwarden._setting_num('worker_retention_minutes')::integer);
   v_count integer;
 begin
-  perform taskwarden._check_range('stale_minutes', cleanup_stale_workers.stale_minutes, 1, 525600);
+  perform taskwarden._check_range('stale_minutes', v_minutes, 1, 525600);
   with gone as (
     delete from taskwarden.worker_heartbeats w
-    where coalesce(w.stopped_at, w.last_heartbeat_at) < now() - make_interval(mins => cleanup_stale_workers.stale_minutes)
-      and w.last_heartbeat_at < now() - make_interval(mins => cleanup_stale_workers.stale_minutes)
+    where coalesce(w.stopped_at, w.last_heartbeat_at) < now() - make_interval(mins => v_minutes)
+      and w.last_heartbeat_at < now() - make_interval(mins => v_minutes)
       -- A dead worker's row is the evidence release_dead_worker_leases needs: keep it while it holds tasks.
       and not exists (select from taskwarden.tasks t where t.status = 'running' and t.owner_id = w.worker_id)
     returning 1
@@ -412,7 +390,7 @@ begin
   return v_count;
 end
 $$;
-comment on function taskwarden.cleanup_stale_workers(integer) is 'Deletes worker rows stopped or silent for stale_minutes that hold no running task; returns the count.';
+comment on function taskwarden.cleanup_stale_workers(integer) is 'Deletes worker rows stopped or silent for stale_minutes (default: the setting worker_retention_minutes) that hold no running task; returns the count.';
 
 create function taskwarden.get_worker_stats()
 returns table (worker_type text, active bigint, idle bigint, processing bigint, stopping bigint,
@@ -458,7 +436,7 @@ as $$
     select coalesce(jsonb_agg(jsonb_build_object(
              'run_id', s.run_id, 'name', s.name, 'started_at', s.started_at,
              'last_progress_at', s.last_progress_at, 'stale_for_hours', s.stale_for_hours)), '[]'::jsonb) as list
-    from taskwarden.find_stale_runs(taskwarden._setting_num('run_stale_hours', 24)) s
+    from taskwarden.find_stale_runs(taskwarden._setting_num('run_stale_hours')) s
   ),
   -- Live rows counted, finished ones estimated past a few thousand: flat cost at any age.
   task_counts as (
@@ -489,7 +467,7 @@ as $$
   select jsonb_build_object(
     'generated_at', now(),
     'healthy', jsonb_array_length(dead.list) = 0 and jsonb_array_length(stale_runs.list) = 0,
-    'dead_after_seconds', taskwarden._setting_num('dead_worker_seconds', 300),
+    'dead_after_seconds', taskwarden._setting_num('dead_worker_seconds'),
     'workers', jsonb_build_object(
       'total', coalesce((select sum(b.total) from by_type b), 0),
       'active', coalesce((select sum(b.active) from by_type b), 0),
@@ -515,7 +493,7 @@ as $$
                             -- pg_cron 1.4 has no seconds schedules: the cron migration runs reap() every minute there.
                             case when (select string_to_array(e.extversion, '.')::int[] from pg_catalog.pg_extension e
                                        where e.extname = 'pg_cron') < array[1, 5] then 60
-                                 else taskwarden._setting_num('reap_interval_seconds', 5) end as s) r))
+                                 else taskwarden._setting_num('reap_interval_seconds') end as s) r))
   from dead, stale_runs, task_counts
 $$;
 comment on function taskwarden.get_worker_health_summary() is 'One jsonb document for dashboards and alerts: worker counts, dead workers, task counts, stale runs, last reap, whether the reaper is running.';

@@ -4,9 +4,9 @@
 -- row under its lock, so two reapers never count an attempt twice.
 
 create function taskwarden.cleanup_stale_running_tasks(
-  stale_minutes numeric default 15,
-  max_attempts integer default 3,
-  batch_size integer default 200,
+  stale_minutes numeric default null,
+  max_attempts integer default null,
+  batch_size integer default null,
   dry_run boolean default false
 )
 returns table (task_id bigint, task_type text, run_id uuid, owner_id text, attempts integer, action text, reason text)
@@ -14,11 +14,14 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  v_minutes numeric := coalesce(cleanup_stale_running_tasks.stale_minutes, taskwarden._setting_num('task_stale_seconds') / 60);
+  v_budget integer := coalesce(cleanup_stale_running_tasks.max_attempts, taskwarden._setting_num('max_requeue')::integer);
+  v_batch integer := coalesce(cleanup_stale_running_tasks.batch_size, taskwarden._setting_num('reap_batch')::integer);
   v_ids bigint[];
 begin
-  perform taskwarden._check_range('stale_minutes', cleanup_stale_running_tasks.stale_minutes, 0.01, 525600);
-  perform taskwarden._check_range('max_attempts', cleanup_stale_running_tasks.max_attempts, 1, 1000);
-  perform taskwarden._check_range('batch_size', cleanup_stale_running_tasks.batch_size, 1, 10000);
+  perform taskwarden._check_range('stale_minutes', v_minutes, 0.01, 525600);
+  perform taskwarden._check_range('max_attempts', v_budget, 1, 1000);
+  perform taskwarden._check_range('batch_size', v_batch, 1, 10000);
   if cleanup_stale_running_tasks.dry_run is null then
     raise exception 'dry_run must not be null' using errcode = 'TW002', hint = 'Pass true to preview, false to act.';
   end if;
@@ -30,17 +33,17 @@ begin
     where t.status = 'running'
       and t.lease_expires_at is null
       and coalesce(t.last_heartbeat, t.updated_at)
-          < now() - make_interval(secs => cleanup_stale_running_tasks.stale_minutes * 60)
+          < now() - make_interval(secs => v_minutes * 60)
     order by coalesce(t.last_heartbeat, t.updated_at), t.id
-    limit cleanup_stale_running_tasks.batch_size
+    limit v_batch
     for update skip locked
   ) s;
   return query select * from taskwarden._requeue_or_fail(coalesce(v_ids, '{}'), 'stale',
-    format('no heartbeat for more than %s minutes', trim_scale(cleanup_stale_running_tasks.stale_minutes)),
-    cleanup_stale_running_tasks.dry_run, cleanup_stale_running_tasks.max_attempts);
+    format('no heartbeat for more than %s minutes', trim_scale(v_minutes)),
+    cleanup_stale_running_tasks.dry_run, v_budget);
 end
 $$;
-comment on function taskwarden.cleanup_stale_running_tasks(numeric, integer, integer, boolean) is 'Emergency cleanup: requeues stale running tasks, or fails those past max_attempts; one row per action.';
+comment on function taskwarden.cleanup_stale_running_tasks(numeric, integer, integer, boolean) is 'Emergency cleanup: requeues stale running tasks, or fails those past max_attempts; one row per action. Omitted thresholds are the settings task_stale_seconds, max_requeue and reap_batch.';
 
 -- The lease step cannot use an index on lease_expires_at (renewals must stay HOT updates), and
 -- reading every running row each reap costs tens of ms at 10^5 of them. So each reap reads a
@@ -155,11 +158,9 @@ declare
   v_source text := reap.source;
   v_dry boolean := reap.dry_run;
   v_started timestamptz := clock_timestamp();
-  v_batch integer := taskwarden._setting_num('reap_batch', 200)::integer;
-  v_rounds integer := taskwarden._setting_num('reap_max_rounds', 10)::integer;
-  v_dead_after integer := taskwarden._setting_num('dead_worker_seconds', 300)::integer;
-  v_stale_minutes numeric := taskwarden._setting_num('task_stale_seconds', 900) / 60;
-  v_max_requeue integer := taskwarden._setting_num('max_requeue', 3)::integer;
+  v_batch integer := taskwarden._setting_num('reap_batch')::integer;
+  v_rounds integer := taskwarden._setting_num('reap_max_rounds')::integer;
+  v_dead_after integer := taskwarden._setting_num('dead_worker_seconds')::integer;
   v_steps constant text[] := array['lease_expired', 'worker_dead', 'timed_out', 'stale'];
   v_step text;
   v_round integer := 0;
@@ -197,7 +198,7 @@ begin
   order by r.id desc
   limit 1;
   v_scan := taskwarden._lease_scan(coalesce(v_after, 0),
-                                   taskwarden._setting_num('reap_lease_scan_rows', 2000)::integer);
+                                   taskwarden._setting_num('reap_lease_scan_rows')::integer);
 
   -- Rounds of reap_batch rows per step, while a step still fills its batch: a mass death of
   -- workers drains in one call instead of one batch a minute. A dry run sees one round.
@@ -218,7 +219,7 @@ begin
         select * from taskwarden._reap_timed_out(v_batch, v_dry) where v_step = 'timed_out'
         union all
         -- Staleness is for rows without a lease; the scan says whether it saw any.
-        select * from taskwarden.cleanup_stale_running_tasks(v_stale_minutes, v_max_requeue, v_batch, v_dry)
+        select * from taskwarden.cleanup_stale_running_tasks(null, null, v_batch, v_dry)
         where v_step = 'stale' and v_scan.unleased
       ) r;
       if v_step = 'lease_expired' then
@@ -239,7 +240,7 @@ begin
                        else v_scan.expired[v_taken] end;
 
   select count(*) into v_runs
-  from taskwarden.cleanup_stale_runs(taskwarden._setting_num('run_stale_hours', 24), v_dry);
+  from taskwarden.cleanup_stale_runs(null, v_dry);
 
   -- One batch per kind: a backlog (an upgrade, a long outage) drains over the next reaps instead
   -- of holding this one, and the advisory lock, for seconds; `taskwarden prune` drains it faster.

@@ -39,7 +39,7 @@ begin
     raise exception 'only % (who owns the taskwarden-reap job) can reschedule it', v_owner
       using errcode = '42501', hint = format('Run it as %s (the SQL editor, psql), or update the reap_interval_seconds setting and ask them to.', v_owner);
   end if;
-  v_seconds := taskwarden._setting_num('reap_interval_seconds', 5)::integer;
+  v_seconds := taskwarden._setting_num('reap_interval_seconds')::integer;
   -- Seconds schedules ('N seconds', N in 1..59) arrived in pg_cron 1.5.
   v_schedule := case when string_to_array(v_version, '.')::int[] >= array[1, 5] then format('%s seconds', v_seconds)
                      else '* * * * *' end;

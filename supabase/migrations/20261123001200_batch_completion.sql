@@ -56,7 +56,7 @@ begin
       insert into taskwarden.task_events (task_id, run_id, event, worker_id, attempt)
       select d.id, d.run_id, 'completed', d.owner_id, d.attempts
       from done d
-      where taskwarden._setting_bool('log_success_events', true)
+      where taskwarden._setting_bool('log_success_events')
     )
     select i.id,
            exists (select from done d where d.id = i.id and d.lease_token = i.token)

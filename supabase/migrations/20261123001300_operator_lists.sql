@@ -28,7 +28,7 @@ as $$
          round(extract(epoch from now() - w.last_heartbeat_at)::numeric, 1)::double precision,
          -- Counted through the owner index (an index-only scan); the list below is bounded: a
          -- worker holding 1,000 tasks must not make every dashboard refresh read them all.
-         (select count(*)::integer from taskwarden.tasks t where t.status = 'running' and t.owner_id = w.worker_id),
+         taskwarden._held_tasks(w.worker_id)::integer,
          w.stop_requested_at,
          coalesce(h.ids, '{}'), h.label,
          -- another live boot of the same configured id (see recover_worker_tasks)

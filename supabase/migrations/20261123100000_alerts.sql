@@ -61,7 +61,7 @@ begin
     from taskwarden.v_dead_workers d
     union all
     select 'stale_run:' || s.run_id, 'stale_run', s.run_id::text, to_jsonb(s)
-    from taskwarden.find_stale_runs(taskwarden._setting_num('run_stale_hours', 24)) s
+    from taskwarden.find_stale_runs(taskwarden._setting_num('run_stale_hours')) s
   ) p;
 
   -- Problems that went away resolve their open episodes.

@@ -39,12 +39,12 @@ set plan_cache_mode = 'force_custom_plan'
 as $$
 declare
   v_started timestamptz := clock_timestamp();
-  v_batch integer := taskwarden._setting_num('prune_batch', 1000)::integer;
-  v_max integer := coalesce(p_max_batches, taskwarden._setting_num('prune_max_batches', 10)::integer);
-  v_done_before timestamptz := now() - make_interval(secs => taskwarden._setting_num('finished_task_retention_hours', 24) * 3600);
-  v_failed_before timestamptz := now() - make_interval(secs => taskwarden._setting_num('failed_task_retention_hours', 168) * 3600);
-  v_runs_before timestamptz := now() - make_interval(days => taskwarden._setting_num('reaper_runs_retention_days', 7)::integer);
-  v_worker_minutes integer := taskwarden._setting_num('worker_retention_minutes', 60)::integer;
+  v_batch integer := taskwarden._setting_num('prune_batch')::integer;
+  v_max integer := coalesce(p_max_batches, taskwarden._setting_num('prune_max_batches')::integer);
+  v_done_before timestamptz := now() - make_interval(secs => taskwarden._setting_num('finished_task_retention_hours') * 3600);
+  v_failed_before timestamptz := now() - make_interval(secs => taskwarden._setting_num('failed_task_retention_hours') * 3600);
+  v_runs_before timestamptz := now() - make_interval(days => taskwarden._setting_num('reaper_runs_retention_days')::integer);
+  v_worker_minutes integer := taskwarden._setting_num('worker_retention_minutes')::integer;
   v_status text;
   v_ids bigint[];
   v_n integer;

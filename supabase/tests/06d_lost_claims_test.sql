@@ -26,7 +26,7 @@ select results_eq(format($$select status, attempts from taskwarden.release_task(
                   $$values ('queued', 0)$$, 'a late release of the handed-back claim gets the release answer');
 
 -- What the worker needs to fence itself: its own death line and the lease, by the database clock.
-select results_eq(format($$select worker_expires_at = now() + taskwarden._dead_after(), dead_after_seconds = taskwarden._setting_num('dead_worker_seconds', 0)::int,
+select results_eq(format($$select worker_expires_at = now() + taskwarden._dead_after(), dead_after_seconds = taskwarden._setting_num('dead_worker_seconds')::int,
                                   lease_expires_at = now() + interval '90 seconds', server_time = now()
                            from taskwarden.upsert_worker_heartbeat('lc#1', 'lost', 'processing', held_task_ids => array[%s]::bigint[], lease_seconds => 90,
                                                                    held_lease_tokens => (select array_agg(lease_token) from lc where id = %s))$$, :lc_held, :lc_held),
