@@ -179,11 +179,9 @@ export const configSchema = z
     WORKER_CONCURRENCY: intVar(1, 1000).default(1),
     WORKER_SHUTDOWN_GRACE_S: secondsVar(0, 86400).default(30),
     RUN_FILTER_ID: uuid.optional(),
-    // Leases and the reaper (the SQL side keeps its own copy in taskwarden.settings)
-    TASK_LEASE_S: intVar(1, 86400).default(600),
-    TASK_STALE_S: intVar(1, 31536000).default(900),
-    TASK_MAX_REQUEUE: intVar(1, 1000).default(3),
-    TASK_REAP_BATCH: intVar(1, 10000).default(200),
+    // This worker's lease per claim; unset, claims take the database's lease_seconds setting (its
+    // one default). The reaper's thresholds have no variables: see RETIRED_VARIABLES.
+    TASK_LEASE_S: intVar(1, 86400).optional(),
     // Connection: DATABASE_URL, else SUPABASE_URL + key, else embedded PGlite in TASKWARDEN_DATA_DIR
     DATABASE_URL: urlVar(["postgres:", "postgresql:"], true).optional(),
     SUPABASE_URL: urlVar(["http:", "https:"], false).optional(),
@@ -222,7 +220,7 @@ export const configSchema = z
     if (c.HEARTBEAT_MONITOR_ALERT_EMAIL && !c.EMAIL_FROM) need("EMAIL_FROM", "is required when HEARTBEAT_MONITOR_ALERT_EMAIL is set");
     if (c.SMTP_USER && !c.SMTP_PASSWORD) need("SMTP_PASSWORD", "is required when SMTP_USER is set");
     if (c.SMTP_PASSWORD && !c.SMTP_USER) need("SMTP_USER", "is required when SMTP_PASSWORD is set");
-    if (c.TASK_LEASE_S <= c.WORKER_HEARTBEAT_INTERVAL * 2) {
+    if (c.TASK_LEASE_S !== undefined && c.TASK_LEASE_S <= c.WORKER_HEARTBEAT_INTERVAL * 2) {
       need(
         "TASK_LEASE_S",
         `must be more than twice WORKER_HEARTBEAT_INTERVAL (${c.TASK_LEASE_S} <= 2 x ${c.WORKER_HEARTBEAT_INTERVAL}): ` +
@@ -230,6 +228,18 @@ export const configSchema = z
       );
     }
   });
+
+/**
+ * Variables that set the reaper's thresholds once, by name. Those thresholds live in
+ * taskwarden.settings, where every reaper reads them (pg_cron's inside the database, which no
+ * environment reaches): a variable in one process could only make that process's reaps disagree
+ * with the scheduled ones. Setting one is a startup error that names the setting instead.
+ */
+export const RETIRED_VARIABLES: Record<string, string> = {
+  TASK_STALE_S: "task_stale_seconds",
+  TASK_MAX_REQUEUE: "max_requeue",
+  TASK_REAP_BATCH: "reap_batch",
+};
 
 export type Config = z.output<typeof configSchema> & {
   /** Every `<TYPE>_WORKER_ID` variable that was set, by variable name. */
@@ -272,6 +282,15 @@ export function loadConfig(env: Env = defaultEnv()): Config {
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== "") present[k] = v;
 
   const issues: ConfigIssue[] = [];
+  for (const [variable, setting] of Object.entries(RETIRED_VARIABLES)) {
+    if (variable in present) {
+      issues.push({
+        variable,
+        message: `is no longer read: the reaper reads the setting ${setting} from taskwarden.settings ` +
+          `(update taskwarden.settings set value = '${present[variable].trim()}' where key = '${setting}'), then unset ${variable}`,
+      });
+    }
+  }
   const workerIds: Record<string, string> = {};
   for (const [k, v] of Object.entries(present)) {
     if (!/^[A-Z0-9_]+_WORKER_ID$/.test(k)) continue;

@@ -183,7 +183,7 @@ describe("runs", () => {
     const [run] = await sql`select status, error, completed_at is not null as has_completed_at from taskwarden.runs where id = ${stale}`;
     expect(run).toEqual({ status: "failed", error: expect.stringMatching(/stale after 24h/), has_completed_at: true });
     expect((await sql`select status from taskwarden.runs where id = ${fresh}`)[0]!.status).toBe("running");
-    expect((await cli("runs", "stale")).out).toBe("no run has been running for more than 24 h without progress");
+    expect((await cli("runs", "stale")).out).toBe("no run has been running for more than the setting run_stale_hours without progress");
   });
 
   it("runs finish / cancel / archive", async () => {
@@ -227,6 +227,23 @@ describe("tasks", () => {
     const states = await sql`select id::int, status from taskwarden.tasks where id in (${young}, ${spent}, ${recent}) order by id`;
     expect(states.map((s) => s.status)).toEqual(["queued", "failed", "running"]);
     expect((await cli("tasks", "stale", "--stale-minutes", "15")).out).toBe("no task has been running for more than 15 min without a heartbeat");
+  });
+
+  it("tasks stale without flags takes the thresholds from taskwarden.settings, not from copies in the CLI", async () => {
+    const silent = await runningTask("crawler-4#f", "crawl-settings", { silentMinutes: 3 });
+    await sql`update taskwarden.tasks set lease_expires_at = null where id = ${silent}`;
+    expect((await cli("tasks", "stale", "--dry-run")).out).not.toMatch(new RegExp(`^ *${silent} `, "m"));
+    try {
+      await sql`update taskwarden.settings set value = '120' where key = 'task_stale_seconds'`;
+      await sql`update taskwarden.settings set value = '1' where key = 'max_requeue'`;
+      const dry = await cli("tasks", "stale", "--dry-run");
+      expect(dry.out).toMatch(new RegExp(`^ *${silent} +crawl-settings +crawler-4#f +1 +would_fail +stale$`, "m"));
+    } finally {
+      await sql`update taskwarden.settings set value = '900' where key = 'task_stale_seconds'`;
+      await sql`update taskwarden.settings set value = '3' where key = 'max_requeue'`;
+      await sql`select from taskwarden.cancel_task(${silent}::bigint)`;
+    }
+    expect((await cli("tasks", "stale")).out).toBe("no task has been running for more than the setting task_stale_seconds without a heartbeat");
   });
 
   it("tasks requeue: a failed task runs again; a completed one cannot (exit 4)", async () => {

@@ -25,10 +25,6 @@ describe("loadConfig", () => {
     const c = loadConfig({ WORKER_MAX_LOOPS: "", PATH: "/usr/bin" });
     expect(c).toMatchObject({
       WORKER_HEARTBEAT_INTERVAL: 10,
-      TASK_LEASE_S: 600,
-      TASK_STALE_S: 900,
-      TASK_MAX_REQUEUE: 3,
-      TASK_REAP_BATCH: 200,
       WORKER_CONCURRENCY: 1,
       WORKER_SHUTDOWN_GRACE_S: 30,
       SMTP_PORT: 465,
@@ -38,15 +34,25 @@ describe("loadConfig", () => {
     });
     expect(c.WORKER_MAX_LOOPS).toBeUndefined();
     expect(c.DATABASE_URL).toBeUndefined();
+    // The lease has one default, the database's lease_seconds setting: unset here, null in the call.
+    expect(c.TASK_LEASE_S).toBeUndefined();
+  });
+
+  it("refuses the retired reaper variables, naming the setting that replaced each", () => {
+    const err = configError({ TASK_STALE_S: "60", TASK_MAX_REQUEUE: "5", TASK_REAP_BATCH: "50" });
+    expect(err.issues.map((i) => i.variable).sort()).toEqual(["TASK_MAX_REQUEUE", "TASK_REAP_BATCH", "TASK_STALE_S"]);
+    expect(err.message).toContain(
+      "TASK_STALE_S is no longer read: the reaper reads the setting task_stale_seconds from taskwarden.settings " +
+        "(update taskwarden.settings set value = '60' where key = 'task_stale_seconds'), then unset TASK_STALE_S",
+    );
+    expect(err.message).toContain("setting max_requeue");
+    expect(err.message).toContain("setting reap_batch");
   });
 
   it("parses every variable of the design", () => {
     const c = loadConfig({
       WORKER_HEARTBEAT_INTERVAL: "0.5",
       TASK_LEASE_S: "20",
-      TASK_STALE_S: "60",
-      TASK_MAX_REQUEUE: "5",
-      TASK_REAP_BATCH: "50",
       RUN_FILTER_ID: "8F14E45F-CEEA-4E7A-9C1B-2D3C4B5A6978",
       WORKER_MAX_LOOPS: "10",
       COMPANY_RESEARCH_WORKER_ID: "research-1",
@@ -79,7 +85,6 @@ describe("loadConfig", () => {
     const err = configError({
       WORKER_HEARTBEAT_INTERVAL: "fast",
       TASK_LEASE_S: "1.5",
-      TASK_MAX_REQUEUE: "0",
       RUN_FILTER_ID: "run-7",
       DATABASE_URL: "mysql://root:pw@db/x",
       SMTP_PORT: "70000",
@@ -87,13 +92,13 @@ describe("loadConfig", () => {
       EMAIL_WORKER_ID: "mail#1",
     });
     expect(err.issues.map((i) => i.variable).sort()).toEqual(
-      ["DATABASE_URL", "EMAIL_WORKER_ID", "LOG_LEVEL", "RUN_FILTER_ID", "SMTP_PORT", "TASK_LEASE_S", "TASK_MAX_REQUEUE", "WORKER_HEARTBEAT_INTERVAL"].sort(),
+      ["DATABASE_URL", "EMAIL_WORKER_ID", "LOG_LEVEL", "RUN_FILTER_ID", "SMTP_PORT", "TASK_LEASE_S", "WORKER_HEARTBEAT_INTERVAL"].sort(),
     );
     expect(err.message).toContain('WORKER_HEARTBEAT_INTERVAL must be a number of seconds between 0.05 and 3600 (got "fast")');
     expect(err.message).toContain('TASK_LEASE_S must be a whole number between 1 and 86400 (got "1.5")');
     expect(err.message).toContain("RUN_FILTER_ID must be a run id (a uuid)");
     expect(err.message).toContain('EMAIL_WORKER_ID must not contain "#"');
-    expect(err.message).toMatch(/8 problems/);
+    expect(err.message).toMatch(/7 problems/);
     // The URL carries a password: its value is not repeated.
     expect(err.message).toContain("DATABASE_URL must be a postgres:// or postgresql:// URL");
     expect(err.message).not.toContain("root:pw");
@@ -213,8 +218,8 @@ describe("under Deno (the edge function's runtime)", () => {
   });
 
   it("names the bad variable there too", async () => {
-    const r = await deno({ TASK_REAP_BATCH: "lots" });
+    const r = await deno({ TASK_LEASE_S: "lots" });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('TASK_REAP_BATCH must be a whole number between 1 and 10000 (got "lots")');
+    expect(r.stderr).toContain('TASK_LEASE_S must be a whole number between 1 and 86400 (got "lots")');
   });
 });

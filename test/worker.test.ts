@@ -301,6 +301,30 @@ describe("Worker", () => {
     await running;
   });
 
+  it("without TASK_LEASE_S its claims and heartbeats take the database's lease_seconds setting", async () => {
+    await sql.query("update taskwarden.settings set value = '40' where key = 'lease_seconds'");
+    try {
+      const gate = deferred();
+      const w = worker("dblease", async () => gate.promise, { leaseSeconds: undefined });
+      const running = w.start();
+      const t = await tw.enqueueTask({ task_type: "dblease" });
+      await expect.poll(async () => (await task(t.id)).status, { timeout: 10_000, message: "claimed" }).toBe("running");
+      // Renewed by a later beat (lease_seconds null: the claim's own lease), still 40 s long.
+      const beats = async () => Number((await sql.query("select beats::int as beats from taskwarden.worker_heartbeats where worker_id = $1", [w.workerId]))[0]?.beats);
+      const claimedAt = await beats();
+      await expect.poll(beats, { timeout: 10_000, message: "a beat after the claim" }).toBeGreaterThan(claimedAt + 1);
+      const [lease] = await sql.query(
+        "select lease_seconds, extract(epoch from lease_expires_at - last_heartbeat)::int as left_s from taskwarden.tasks where id = $1", [t.id]);
+      expect(lease).toEqual({ lease_seconds: 40, left_s: 40 });
+      gate.resolve();
+      await expect.poll(async () => (await task(t.id)).status, { timeout: 10_000, message: "completed" }).toBe("completed");
+      await w.stop();
+      await running;
+    } finally {
+      await sql.query("update taskwarden.settings set value = '600' where key = 'lease_seconds'");
+    }
+  });
+
   it("WORKER_MAX_LOOPS: stops after that many claim polls", async () => {
     const w = worker("loops", async () => "ok", { maxLoops: 3, idleSleep: 20 });
     const summary = await w.start();

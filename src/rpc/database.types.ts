@@ -285,6 +285,9 @@ isOneToOne: false
         isOneToOne: true
         isSetofReturn: false
       } },
+"_held_tasks":
+{ Args: { "p_worker_id": string }; Returns: number
+                           },
 "_lease_scan":
 { Args: { "p_after": number,"p_rows": number }; Returns: Record<string, unknown>
                            },
@@ -309,19 +312,57 @@ isOneToOne: false
               "action": string,"attempts": number,"owner_id": string,"reason": string,"run_id": string,"task_id": number,"task_type": string
             }[]
                            },
+"_release_claims":
+{ Args: { "p_ids": (number)[],"p_reason": string }; Returns: {
+              "attempts": number,
+"completed_at": string | null,
+"crash_count": number,
+"created_at": string,
+"errors": NonNullable<Json>,
+"id": number,
+"last_error": string | null,
+"last_heartbeat": string | null,
+"lease_expires_at": string | null,
+"lease_seconds": number | null,
+"lease_token": string | null,
+"max_attempts": number,
+"owner_id": string | null,
+"payload": NonNullable<Json>,
+"priority": number,
+"result": Json | null,
+"revoked_lease_token": string | null,
+"revoked_owner_id": string | null,
+"revoked_until": string | null,
+"run_at": string,
+"run_id": string | null,
+"started_at": string | null,
+"status": string,
+"task_type": string,
+"timeout_seconds": number | null,
+"updated_at": string
+            }[]
+                          SetofOptions: {
+        from: "*"
+        to: "tasks"
+        isOneToOne: false
+        isSetofReturn: true
+      } },
 "_requeue_or_fail":
 { Args: { "p_budget"?: number,"p_dry_run": boolean,"p_error": string,"p_ids": (number)[],"p_reason": string }; Returns: {
               "action": string,"attempts": number,"owner_id": string,"reason": string,"run_id": string,"task_id": number,"task_type": string
             }[]
                            },
+"_retry_decision":
+{ Args: { "p_attempts": number,"p_max_attempts": number,"p_retryable"?: boolean }; Returns: Record<string, unknown>
+                           },
 "_retry_delay":
 { Args: { "p_attempts": number }; Returns: string
                            },
 "_setting_bool":
-{ Args: { "p_default": boolean,"p_key": string }; Returns: boolean
+{ Args: { "p_key": string }; Returns: boolean
                            },
 "_setting_num":
-{ Args: { "p_default": number,"p_key": string }; Returns: number
+{ Args: { "p_key": string }; Returns: number
                            },
 "_worker_base":
 { Args: { "p_worker_id": string }; Returns: string

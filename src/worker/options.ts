@@ -48,9 +48,9 @@ export interface WorkerOptions {
    * and its timeout_seconds counts from the claim.
    */
   prefetch?: number;
-  /** Lease per claim and per renewal (default TASK_LEASE_S, 600). */
+  /** Lease per claim and per renewal (default TASK_LEASE_S; unset, the database's lease_seconds setting). */
   leaseSeconds?: number;
-  /** Seconds between heartbeats (default WORKER_HEARTBEAT_INTERVAL, 30). */
+  /** Seconds between heartbeats (default WORKER_HEARTBEAT_INTERVAL, 10). */
   heartbeatSeconds?: number;
   /** Claim only this run's tasks, and exit when it is terminal (default RUN_FILTER_ID). */
   runFilterId?: string | null;
@@ -101,7 +101,7 @@ const schema = z
     taskTypes: z.array(z.string().min(1)).min(1, "must be null (any type) or non-empty").nullable(),
     concurrency: whole(1),
     prefetch: whole(0),
-    leaseSeconds: whole(1),
+    leaseSeconds: whole(1).optional(),
     heartbeatSeconds: positive,
     runFilterId: z.string().nullable(),
     maxLoops: whole(1).optional(),
@@ -124,7 +124,8 @@ const schema = z
     if (o.concurrency + o.prefetch > 10_000) {
       ctx.addIssue({ code: "custom", path: ["prefetch"], message: `plus concurrency must be at most 10000 (got ${o.concurrency} + ${o.prefetch})` });
     }
-    if (o.leaseSeconds <= 2 * o.heartbeatSeconds) {
+    // Unset, the lease is the database's setting; the worker checks the first lease it is granted.
+    if (o.leaseSeconds !== undefined && o.leaseSeconds <= 2 * o.heartbeatSeconds) {
       ctx.addIssue({
         code: "custom",
         path: ["leaseSeconds"],

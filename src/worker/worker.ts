@@ -83,6 +83,7 @@ export class Worker {
   /** Claims completed by the handler's own transaction (ctx.transaction). */
   readonly #completedInTx = new WeakSet<Claim>();
   #loops = 0;
+  #leaseChecked = false;
   #started = false;
   #stopReason: string | undefined;
   #graceful = true;
@@ -239,6 +240,24 @@ export class Worker {
   }
 
   /**
+   * With no leaseSeconds of its own the worker takes the database's lease_seconds setting, which
+   * resolveOptions could not compare with the heartbeat: a lease that a missed beat outlives
+   * makes the worker fence (abort) healthy handlers. Said once, on the first lease granted.
+   */
+  #checkGrantedLease(task: ClaimedTask): void {
+    if (this.#o.leaseSeconds !== undefined || this.#leaseChecked) return;
+    this.#leaseChecked = true;
+    const lease = task.lease_seconds;
+    if (typeof lease === "number" && lease <= 2 * this.#o.heartbeatSeconds) {
+      this.#log.warn(
+        { lease_seconds: lease, heartbeat_seconds: this.#o.heartbeatSeconds },
+        "the database's lease_seconds setting is not more than twice the heartbeat interval: a missed beat ends a lease; " +
+          "raise the setting, or set TASK_LEASE_S / leaseSeconds for this worker",
+      );
+    }
+  }
+
+  /**
    * Startup calls ride out a database that is restarting or briefly unreachable (a worker
    * replaced during a failover must not die with it); after STARTUP_RETRY_MS, or on any other
    * error, the worker fails to start and its supervisor decides.
@@ -321,6 +340,7 @@ export class Worker {
           continue;
         }
         this.#loops++;
+        if (tasks.length > 0) this.#checkGrantedLease(tasks[0]);
         for (const task of tasks) this.#accept(task, sentAt);
         this.#startQueued();
         if (maxLoops !== undefined && this.#loops >= maxLoops) {

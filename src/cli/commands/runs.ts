@@ -25,16 +25,16 @@ export function runsCommand(program: Command, cli: Cli): void {
   runs
     .command("stale")
     .description("runs stuck in running with no progress (a dry run unless --no-dry-run)")
-    .addOption(new Option("--stale-hours <hours>", "no progress for this long").argParser(number("--stale-hours", 0.01, 87_600)).default(24))
+    .addOption(new Option("--stale-hours <hours>", "no progress for this long (default: the setting run_stale_hours)").argParser(number("--stale-hours", 0.01, 87_600)))
     .option("--no-dry-run", "fail them, with the error \"Run marked as stale after Nh with no completion\"")
     .action(
-      cli.action(async (tw, g, o: { staleHours: number; dryRun: boolean }) => {
+      cli.action(async (tw, g, o: { staleHours?: number; dryRun: boolean }) => {
         const rows = await tw.cleanupStaleRuns({ stale_hours: o.staleHours, dry_run: o.dryRun });
         cli.print(g, rows, () => {
           const summary = o.dryRun
             ? rows.length
               ? `dry run: ${rows.length} run(s) would be failed; add --no-dry-run to fail them`
-              : `no run has been running for more than ${o.staleHours} h without progress`
+              : `no run has been running for more than ${o.staleHours === undefined ? "the setting run_stale_hours" : `${o.staleHours} h`} without progress`
             : `failed ${rows.length} stale run(s)`;
           return rows.length ? `${table(rows, STALE_RUN_COLUMNS)}\n${summary}` : summary;
         });

@@ -10,12 +10,13 @@ export function tasksCommand(program: Command, cli: Cli): void {
   tasks
     .command("stale")
     .description("requeue (or fail, past --max-attempts) running tasks with no heartbeat for a while")
-    .addOption(new Option("--stale-minutes <minutes>", "no heartbeat for this long").argParser(integer("--stale-minutes", ...MINUTES)).default(15))
-    .addOption(new Option("--max-attempts <n>", "fail instead of requeueing from this many attempts").argParser(integer("--max-attempts", 1, 1000)).default(3))
-    .addOption(new Option("--batch-size <n>", "at most this many tasks").argParser(integer("--batch-size", 1, 10_000)).default(200))
+    // Unset, each is its setting (task_stale_seconds, max_requeue, reap_batch), read by the database.
+    .addOption(new Option("--stale-minutes <minutes>", "no heartbeat for this long (default: the setting task_stale_seconds)").argParser(integer("--stale-minutes", ...MINUTES)))
+    .addOption(new Option("--max-attempts <n>", "fail instead of requeueing from this many attempts (default: the setting max_requeue)").argParser(integer("--max-attempts", 1, 1000)))
+    .addOption(new Option("--batch-size <n>", "at most this many tasks (default: the setting reap_batch)").argParser(integer("--batch-size", 1, 10_000)))
     .option("--dry-run", "only show what would happen")
     .action(
-      cli.action(async (tw, g, o: { staleMinutes: number; maxAttempts: number; batchSize: number; dryRun?: boolean }) => {
+      cli.action(async (tw, g, o: { staleMinutes?: number; maxAttempts?: number; batchSize?: number; dryRun?: boolean }) => {
         const rows = await tw.cleanupStaleRunningTasks({
           stale_minutes: o.staleMinutes,
           max_attempts: o.maxAttempts,
@@ -23,7 +24,10 @@ export function tasksCommand(program: Command, cli: Cli): void {
           dry_run: o.dryRun ?? false,
         });
         cli.print(g, rows, () => {
-          if (rows.length === 0) return `no task has been running for more than ${o.staleMinutes} min without a heartbeat`;
+          if (rows.length === 0) {
+            const over = o.staleMinutes === undefined ? "the setting task_stale_seconds" : `${o.staleMinutes} min`;
+            return `no task has been running for more than ${over} without a heartbeat`;
+          }
           const n = (a: string) => rows.filter((r) => r.action === a).length;
           const summary = o.dryRun
             ? `dry run: would requeue ${n("would_requeue")}, would fail ${n("would_fail")}`

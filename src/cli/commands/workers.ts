@@ -43,11 +43,12 @@ export function workersCommand(program: Command, cli: Cli): void {
   workers
     .command("cleanup")
     .description("delete rows of workers stopped or silent for a while (never ones still holding tasks)")
-    .addOption(new Option("--stale-minutes <minutes>", "silent or stopped for at least this long").argParser(integer("--stale-minutes", ...MINUTES)).default(60))
+    .addOption(new Option("--stale-minutes <minutes>", "silent or stopped for at least this long (default: the setting worker_retention_minutes)").argParser(integer("--stale-minutes", ...MINUTES)))
     .action(
-      cli.action(async (tw, g, o: { staleMinutes: number }) => {
+      cli.action(async (tw, g, o: { staleMinutes?: number }) => {
         const deleted = await tw.cleanupStaleWorkers({ stale_minutes: o.staleMinutes });
-        cli.print(g, { deleted, stale_minutes: o.staleMinutes }, () => `deleted ${deleted} worker row(s) stopped or silent for more than ${o.staleMinutes} minutes`);
+        const over = o.staleMinutes === undefined ? "the setting worker_retention_minutes" : `${o.staleMinutes} minutes`;
+        cli.print(g, { deleted, stale_minutes: o.staleMinutes ?? null }, () => `deleted ${deleted} worker row(s) stopped or silent for more than ${over}`);
       }),
     );
 }

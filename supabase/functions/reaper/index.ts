@@ -51,12 +51,13 @@ const secrets = [config.SUPABASE_SERVICE_ROLE_KEY, ...Object.values(config.SUPAB
 const unauthorized = { message: (c: Context) => c.json({ error: "unauthorized" }, 401) };
 
 const reapBody = z.object({ dry_run: z.boolean().default(false) }).strict();
+// Thresholds left out are the database's settings (run_stale_hours, task_stale_seconds, max_requeue, reap_batch).
 const cleanupBody = z
   .object({
-    stale_hours: z.number().positive().max(87600).default(24),
-    stale_minutes: z.number().positive().max(525600).default(15),
-    max_attempts: z.number().int().min(1).max(1000).default(3),
-    batch_size: z.number().int().min(1).max(10000).default(200),
+    stale_hours: z.number().positive().max(87600).optional(),
+    stale_minutes: z.number().positive().max(525600).optional(),
+    max_attempts: z.number().int().min(1).max(1000).optional(),
+    batch_size: z.number().int().min(1).max(10000).optional(),
     dry_run: z.boolean().default(true),
   })
   .strict();
