@@ -19,6 +19,9 @@ export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "
 
 const REDACTED = "[redacted]";
 
+/** Where the embedded database lives when TASKWARDEN_DATA_DIR is unset. */
+export const DEFAULT_DATA_DIR = ".taskwarden/pglite";
+
 function intVar(min: number, max: number) {
   return z.string().transform((raw, ctx) => {
     const s = raw.trim();
@@ -189,7 +192,7 @@ export const configSchema = z
     SUPABASE_SERVICE_ROLE_KEY: serviceKey.optional(),
     // Set by Supabase in deployed Edge Functions: {"default": "sb_secret_…"}.
     SUPABASE_SECRET_KEYS: secretKeys.optional(),
-    TASKWARDEN_DATA_DIR: text("a directory path").default(".taskwarden/pglite"),
+    TASKWARDEN_DATA_DIR: text("a directory path").default(DEFAULT_DATA_DIR),
     // Alerts
     ALERT_WEBHOOK_URL: urlVar(["http:", "https:"], true).optional(),
     HEARTBEAT_MONITOR_ALERT_EMAIL: emailList.optional(),

@@ -4,7 +4,7 @@
 // others through the owner's server (./embedded.ts). Transports are imported lazily so a process
 // only loads the driver it uses.
 
-import type { Config } from "../config.ts";
+import { DEFAULT_DATA_DIR, type Config } from "../config.ts";
 import { Taskwarden } from "./client.ts";
 import type { RpcTransport } from "./transport.ts";
 import type { EmbeddedOptions } from "./embedded.ts";
@@ -47,7 +47,7 @@ export async function connect(config: ConnectConfig): Promise<Taskwarden> {
   } else {
     const { openEmbedded } = await import("./embedded.ts");
     // The owner migrates (unless told not to); a client finds it migrated.
-    const opened = await openEmbedded(config.TASKWARDEN_DATA_DIR ?? ".taskwarden/pglite", {
+    const opened = await openEmbedded(config.TASKWARDEN_DATA_DIR ?? DEFAULT_DATA_DIR, {
       ...config.embedded,
       migrate: config.migrate ?? true,
       onNotice: config.onNotice,

@@ -84,39 +84,37 @@ on conflict (key) do nothing;
 -- The one place a setting's default lives is its row above (or in the migration of its concern):
 -- these readers carry no fallback value. Settings cannot be deleted, so a missing key is a broken
 -- install or a typo, and is said so loudly instead of turning into a silent null.
-create function taskwarden._setting_num(p_key text)
-returns numeric
+create function taskwarden._missing_setting(p_key text)
+returns text
 language plpgsql stable
 set search_path = ''
 as $$
-declare
-  v_value numeric;
 begin
-  select (s.value #>> '{}')::numeric into v_value from taskwarden.settings s where s.key = p_key;
-  if not found then
-    raise exception 'setting % is missing from taskwarden.settings', p_key
-      using errcode = 'TW003', hint = 'Apply every migration in supabase/migrations: they insert each setting with its default.';
-  end if;
-  return v_value;
+  raise exception 'setting % is missing from taskwarden.settings', p_key
+    using errcode = 'TW003', hint = 'Apply every migration in supabase/migrations: they insert each setting with its default.';
 end
+$$;
+comment on function taskwarden._missing_setting(text) is 'Raises TW003 naming a setting that is not in taskwarden.settings (the readers'' only fallback).';
+
+-- One SQL statement per read (readers run on the claim and completion paths); the error call is
+-- reached only when the row is missing.
+create function taskwarden._setting_num(p_key text)
+returns numeric
+language sql stable
+set search_path = ''
+as $$
+  select coalesce((select (s.value #>> '{}')::numeric from taskwarden.settings s where s.key = p_key),
+                  taskwarden._missing_setting(p_key)::numeric)
 $$;
 comment on function taskwarden._setting_num(text) is 'A numeric setting from taskwarden.settings (TW003 when the key does not exist).';
 
 create function taskwarden._setting_bool(p_key text)
 returns boolean
-language plpgsql stable
+language sql stable
 set search_path = ''
 as $$
-declare
-  v_value boolean;
-begin
-  select (s.value #>> '{}')::boolean into v_value from taskwarden.settings s where s.key = p_key;
-  if not found then
-    raise exception 'setting % is missing from taskwarden.settings', p_key
-      using errcode = 'TW003', hint = 'Apply every migration in supabase/migrations: they insert each setting with its default.';
-  end if;
-  return v_value;
-end
+  select coalesce((select (s.value #>> '{}')::boolean from taskwarden.settings s where s.key = p_key),
+                  taskwarden._missing_setting(p_key)::boolean)
 $$;
 comment on function taskwarden._setting_bool(text) is 'A boolean setting from taskwarden.settings (TW003 when the key does not exist).';
 
