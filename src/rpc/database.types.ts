@@ -291,6 +291,9 @@ isOneToOne: false
 "_lease_scan":
 { Args: { "p_after": number,"p_rows": number }; Returns: Record<string, unknown>
                            },
+"_missing_setting":
+{ Args: { "p_key": string }; Returns: string
+                           },
 "_prune":
 { Args: { "p_dry_run": boolean,"p_max_batches"?: number }; Returns: Json
                            },
