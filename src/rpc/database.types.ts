@@ -60,6 +60,20 @@ export type Database = {
                   Relationships: [
                     
                   ]
+                },"task_activity": {
+                  Row: {
+                    "bucket_start": string,"claimed": number,"completed": number,"failed": number,"requeued": number
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "bucket_start": string,"claimed"?: number,"completed"?: number,"failed"?: number,"requeued"?: number
+                  }
+                  Update: {
+                    "bucket_start"?: string,"claimed"?: number,"completed"?: number,"failed"?: number,"requeued"?: number
+                  }
+                  Relationships: [
+                    
+                  ]
                 },"task_events": {
                   Row: {
                     "actor": string | null,"attempt": number | null,"created_at": string,"details": Json | null,"error": string | null,"event": string,"id": number,"reason": string | null,"run_id": string | null,"task_id": number,"worker_id": string | null
@@ -184,7 +198,10 @@ isOneToOne: false
                 }
           }
           Functions: {
-            "_cancel_run_tasks":
+            "_activity_grain":
+{ Args: Record<PropertyKey, never>; Returns: string
+                           },
+"_cancel_run_tasks":
 { Args: { "p_reason": string,"p_run_id": string }; Returns: number
                            },
 "_cancel_tasks":
@@ -207,6 +224,11 @@ isOneToOne: false
                            },
 "_check_text":
 { Args: { "p_max_length"?: number,"p_name": string,"p_value": string }; Returns: undefined
+                           },
+"_count_task_activity":
+{ Args: { "p_bucket": string,"p_from": string,"p_to": string }; Returns: {
+              "bucket_start": string,"claimed": number,"completed": number,"failed": number,"requeued": number
+            }[]
                            },
 "_dead_after":
 { Args: Record<PropertyKey, never>; Returns: string
@@ -360,6 +382,9 @@ isOneToOne: false
                            },
 "_retry_delay":
 { Args: { "p_attempts": number }; Returns: string
+                           },
+"_roll_up_task_activity":
+{ Args: { "p_dry_run": boolean }; Returns: Json
                            },
 "_setting_bool":
 { Args: { "p_key": string }; Returns: boolean

@@ -24,4 +24,7 @@ create index runs_live_idx on taskwarden.runs (status) where status in ('pending
 
 create index task_events_task_id_idx on taskwarden.task_events (task_id);
 create index task_events_created_at_idx on taskwarden.task_events (created_at);
+-- The reaper's latest actions (list_reaper_actions, on every dashboard refresh): without it,
+-- finding the newest 15 walks back through every event since the reaper last acted.
+create index task_events_reaper_idx on taskwarden.task_events (id) where actor = 'reaper';
 create index reaper_runs_started_at_idx on taskwarden.reaper_runs (started_at);

@@ -174,6 +174,7 @@ declare
   v_next_after bigint;
   v_runs integer := 0;
   v_prune jsonb;
+  v_activity jsonb;
   v_summary jsonb;
   v_id bigint;
 begin
@@ -245,13 +246,15 @@ begin
   -- One batch per kind: a backlog (an upgrade, a long outage) drains over the next reaps instead
   -- of holding this one, and the advisory lock, for seconds; `taskwarden prune` drains it faster.
   v_prune := taskwarden._prune(v_dry, 1);
+  -- The dashboard's activity chart reads these roll-ups instead of every row of its window.
+  v_activity := taskwarden._roll_up_task_activity(v_dry);
 
   v_summary := jsonb_build_object(
     'source', v_source, 'dry_run', v_dry, 'skipped', false,
     'lease_expired', v_counts -> 'lease_expired', 'worker_dead', v_counts -> 'worker_dead',
     'timed_out', v_counts -> 'timed_out', 'stale', v_counts -> 'stale', 'rounds', v_round,
     'stale_runs_failed', v_runs, 'workers_deleted', (v_prune ->> 'workers')::integer,
-    'prune', v_prune,
+    'prune', v_prune, 'activity', v_activity,
     'lease_scan', jsonb_build_object('scanned', v_scan.scanned, 'expired_seen', cardinality(v_scan.expired)),
     'lease_scan_after', v_next_after,
     'duration_ms', round((extract(epoch from clock_timestamp() - v_started) * 1000)::numeric, 3));
@@ -268,33 +271,4 @@ begin
   return v_summary || jsonb_build_object('reaper_run_id', v_id);
 end
 $$;
-comment on function taskwarden.reap(text, boolean) is 'All maintenance in one concurrency-safe call: expired leases, dead workers, timeouts, stale tasks and runs, then retention (prune); logged in reaper_runs.';
-
-create function taskwarden.get_task_activity(minutes integer default 60, bucket_seconds integer default 60)
-returns table (bucket_start timestamptz, completed bigint, failed bigint, requeued bigint, claimed bigint)
-language plpgsql stable
-set search_path = ''
-as $$
-begin
-  perform taskwarden._check_range('minutes', get_task_activity.minutes, 1, 10080);
-  perform taskwarden._check_range('bucket_seconds', get_task_activity.bucket_seconds, 1, 86400);
-  return query
-    with buckets as (
-      select generate_series(
-        to_timestamp(floor(extract(epoch from now() - make_interval(mins => get_task_activity.minutes))
-                           / get_task_activity.bucket_seconds) * get_task_activity.bucket_seconds),
-        now(), make_interval(secs => get_task_activity.bucket_seconds)) as b
-    )
-    select bk.b,
-           count(e.id) filter (where e.event = 'completed'),
-           count(e.id) filter (where e.event in ('failed', 'dead_lettered')),
-           count(e.id) filter (where e.event in ('requeued', 'released')),
-           count(e.id) filter (where e.event = 'claimed')
-    from buckets bk
-    left join taskwarden.task_events e
-      on e.created_at >= bk.b and e.created_at < bk.b + make_interval(secs => get_task_activity.bucket_seconds)
-    group by bk.b
-    order by bk.b;
-end
-$$;
-comment on function taskwarden.get_task_activity(integer, integer) is 'Task events per time bucket (completed, failed, requeued, claimed) for charts.';
+comment on function taskwarden.reap(text, boolean) is 'All maintenance in one concurrency-safe call: expired leases, dead workers, timeouts, stale tasks and runs, then retention (prune) and the activity roll-ups; logged in reaper_runs.';
