@@ -14,6 +14,8 @@ import { loadSnapshot } from "../src/dashboard/data.ts";
 import { connect, dropDatabase, withDatabase, type Sql } from "./lib/db.ts";
 import { taskwardenDatabase } from "./lib/cluster.ts";
 import { median, percentile } from "./lib/stats.ts";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 
 export interface ScaleSize {
@@ -31,6 +33,8 @@ export interface ScaleResult extends ScaleSize {
   exactViewMs: number;
   /** Server-side execution times (EXPLAIN ANALYZE medians) of the SQL calls above. */
   server: { health: number; taskCounts: number; listWorkers: number; reaperActions: number; activity: number; activityLive: number };
+  /** The server's CPU time per call (null with a remote server): reap() with nothing to do, the health summary, the dashboard's four calls together. */
+  cpu: { reap: number | null; health: number | null; dashboard: number | null };
   /** Reaps it took the activity roll-ups to catch up with the fixture's last 35 minutes. */
   rollUpReaps: number;
   hot: { updates: number; hot: number; share: number };
@@ -156,6 +160,31 @@ async function build(sql: Sql, size: ScaleSize, progress: (s: string) => void): 
  * dashboard's window up to the lag. The fixture is inserted directly, so the roll-ups start 35
  * minutes back and reaps catch up (each rolls up activity_rollup_max_seconds at most).
  */
+/**
+ * CPU time the server process spent per call (utime + stime of its backend, from /proc), over
+ * `calls` calls: on a machine whose load average is several times its cores, wall-clock times
+ * measure the queue for a core as much as the work; this does not. Null when the server is not
+ * on this machine.
+ */
+async function cpuMs(sql: Sql, query: string, calls = 50): Promise<number | null> {
+  const [{ pid }] = await sql`select pg_backend_pid() as pid`;
+  const ticks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
+  const cpu = () => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return ((Number(f[11]) + Number(f[12])) * 1000) / ticks; // utime, stime (fields 14 and 15)
+    } catch {
+      return null;
+    }
+  };
+  await sql.unsafe(query);
+  const before = cpu();
+  for (let i = 0; i < calls; i++) await sql.unsafe(query);
+  const after = cpu();
+  return before === null || after === null ? null : Math.round(((after - before) / calls) * 100) / 100;
+}
+
 async function rollUpActivity(sql: Sql): Promise<number> {
   await sql`delete from taskwarden.task_activity`;
   await sql`insert into taskwarden.task_activity (bucket_start)
@@ -172,7 +201,7 @@ async function rollUpActivity(sql: Sql): Promise<number> {
 /** Server-side execution time (EXPLAIN ANALYZE), median of `calls` after warm-up: less sensitive to load than a round trip. */
 async function serverMs(sql: Sql, query: string, calls = 9): Promise<number> {
   const once = async () => {
-    const [row] = await sql.unsafe(`explain (analyze, format json) ${query}`);
+    const [row] = await sql.unsafe(`explain (analyze, timing off, format json) ${query}`);
     return Number((row["QUERY PLAN"] as [{ "Execution Time": number }])[0]["Execution Time"]);
   };
   for (let i = 0; i < 2; i++) await once();
@@ -276,25 +305,42 @@ export async function measureScale(baseUrl: string, admin: Sql, size: ScaleSize,
       // What the chart would cost counted from the rows alone (no roll-ups): it follows the throughput.
       activityLive: await serverMs(sql, "select * from taskwarden._count_task_activity(now() - interval '30 minutes', now(), interval '30 seconds')", 3),
     };
+    const dashboardCalls = [
+      "select taskwarden.get_worker_health_summary()", "select * from taskwarden.list_workers()",
+      "select * from taskwarden.list_reaper_actions()", "select * from taskwarden.get_task_activity(minutes => 30, bucket_seconds => 30)",
+    ];
+    await sql`update taskwarden.worker_heartbeats set last_heartbeat_at = now()`;
+    const cpu = {
+      reap: await cpuMs(sql, "select taskwarden.reap('bench')"),
+      health: await cpuMs(sql, dashboardCalls[0]!),
+      dashboard: await cpuMs(sql, dashboardCalls.join("; "), 20),
+    };
     const hot = await renewals(sql);
     progress(`scale ${size.rows}: reap ${reap.medianMs} ms, health ${healthMs} ms, dashboard ${dashboardMs} ms, HOT ${(hot.share * 100).toFixed(1)}%`);
-    return { ...size, buildSeconds, reap, healthMs, taskCountsMs, dashboardMs, exactViewMs, server, rollUpReaps, hot, before, afterPrune, prune, reapWithBacklogMs, loadAverage: Math.round(loadavg()[0] * 10) / 10 };
+    return { ...size, buildSeconds, reap, healthMs, taskCountsMs, dashboardMs, exactViewMs, server, cpu, rollUpReaps, hot, before, afterPrune, prune, reapWithBacklogMs, loadAverage: Math.round(loadavg()[0] * 10) / 10 };
   } finally {
     await tw.close();
     await sql.end({ timeout: 5 });
-    await dropDatabase(admin, name);
+    // BENCH_SCALE_KEEP=1 (with DATABASE_URL naming a server of your own) keeps it for EXPLAIN.
+    if (process.env.BENCH_SCALE_KEEP === "1") progress(`scale ${size.rows}: kept database ${name}`);
+    else await dropDatabase(admin, name);
   }
 }
+
+const cpuText = (ms: number | null) => (ms === null ? "– (server not on this machine)" : `${ms} ms`);
 
 export function scaleTable(results: ScaleResult[]): string {
   const head = ["figure", ...results.map((r) => `${r.afterPrune.tasksRows.toLocaleString("en")} rows, ${r.running.toLocaleString("en")} running`)];
   const row = (label: string, f: (r: ScaleResult) => string) => [label, ...results.map(f)];
   const rows = [
     row("reap(), nothing to do: server median / p95 (target < 10 ms)", (r) => `${r.reap.medianMs} / ${r.reap.p95Ms} ms (${r.reap.scanned} running rows read)`),
+    row("reap(), nothing to do: server CPU per call", (r) => cpuText(r.cpu.reap)),
     row("get_worker_health_summary = `taskwarden status` (target < 50 ms): round trip / server", (r) => `${r.healthMs} / ${r.server.health} ms`),
+    row("get_worker_health_summary: server CPU per call", (r) => cpuText(r.cpu.health)),
     row("get_task_counts, the dashboard's counts (target < 50 ms): round trip / server", (r) => `${r.taskCountsMs} / ${r.server.taskCounts} ms`),
     row("dashboard data call, loadSnapshot: four calls in parallel (target < 50 ms), round trip", (r) => `${r.dashboardMs} ms`),
     row("its calls, server: list_workers / list_reaper_actions / get_task_activity(30 min, 30 s)", (r) => `${r.server.listWorkers} / ${r.server.reaperActions} / ${r.server.activity} ms`),
+    row("its four calls one after another: server CPU", (r) => cpuText(r.cpu.dashboard)),
     row("the same chart counted from the rows alone (no roll-ups), server", (r) => `${r.server.activityLive} ms`),
     row("v_task_status_counts (exact, every row; for comparison)", (r) => `${r.exactViewMs} ms`),
     row("lease renewals that were HOT (target >= 95%)", (r) => `${(r.hot.share * 100).toFixed(1)}% of ${r.hot.updates}`),

@@ -1,8 +1,8 @@
 -- taskwarden: views for the SQL editor, the dashboard and alerts. All security_invoker, so they
 -- never widen what the caller may read.
 
--- What a worker holds, as the views below, list_workers and the health summary show it: its
--- running tasks, counted through the owner index (an index-only scan).
+-- What a worker holds, as the views below and the health summary show it: its running tasks,
+-- counted through the owner index. list_workers counts every worker's in one pass instead.
 create function taskwarden._held_tasks(p_worker_id text)
 returns bigint
 language sql stable
