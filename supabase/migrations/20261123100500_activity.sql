@@ -85,7 +85,7 @@ as $$
 declare
   v_grain constant interval := taskwarden._activity_grain();
   v_to timestamptz := date_bin(v_grain,
-    now() - make_interval(secs => taskwarden._setting_num('activity_rollup_lag_seconds', 60)), timestamptz 'epoch');
+    now() - make_interval(secs => taskwarden._setting_num('activity_rollup_lag_seconds')), timestamptz 'epoch');
   v_from timestamptz;
   v_n integer := 0;
   v_deleted integer := 0;
@@ -94,7 +94,7 @@ begin
   -- The first roll-up starts one bucket back: earlier windows are counted from the rows.
   v_from := coalesce(v_from, v_to - v_grain);
   v_to := least(v_to, date_bin(v_grain,
-    v_from + make_interval(secs => taskwarden._setting_num('activity_rollup_max_seconds', 300)), timestamptz 'epoch'));
+    v_from + make_interval(secs => taskwarden._setting_num('activity_rollup_max_seconds')), timestamptz 'epoch'));
   if p_dry_run or v_to <= v_from then
     return jsonb_build_object('buckets', 0, 'deleted', 0, 'rolled_up_to', v_from);
   end if;
@@ -109,9 +109,9 @@ begin
     delete from taskwarden.task_activity a
     where a.bucket_start in (
       select o.bucket_start from taskwarden.task_activity o
-      where o.bucket_start < now() - make_interval(days => taskwarden._setting_num('activity_retention_days', 7)::integer)
+      where o.bucket_start < now() - make_interval(days => taskwarden._setting_num('activity_retention_days')::integer)
       order by o.bucket_start
-      limit taskwarden._setting_num('prune_batch', 1000)::integer)
+      limit taskwarden._setting_num('prune_batch')::integer)
     returning 1
   )
   select count(*) into v_deleted from gone;
