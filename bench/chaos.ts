@@ -284,6 +284,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // Fast failure detection, quick retries: the chaos window is short.
     await sql`update taskwarden.settings set value = ${String(leaseSeconds)} where key = 'dead_worker_seconds'`;
     await sql`update taskwarden.settings set value = '1' where key = 'retry_base_seconds'`;
+    // The audit checks exactly one completed event per task, written by the final lease holder.
+    await sql`update taskwarden.settings set value = 'true' where key = 'log_success_events'`;
     log(`chaos: seed ${seed}, ${o.tasks} tasks, ${o.workers} workers x ${concurrency}, ~${workMs} ms of work per task`);
     for (let i = 0; i < o.workers; i++) await spawnWorker();
     reaper.start();

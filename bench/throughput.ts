@@ -3,6 +3,7 @@
 // handler starts (worker start-up is not counted for anyone) and stops when the system's own
 // tables say every job is completed.
 import { connect, createDatabase, dropDatabase, withDatabase, type Sql } from "./lib/db.ts";
+import { ownCpuSeconds, postmasterPid, serverCpuSeconds } from "./lib/cpu.ts";
 import { waitFor } from "./lib/stats.ts";
 import type { QueueSystem } from "./systems/types.ts";
 
@@ -11,6 +12,11 @@ export interface ThroughputRun {
   seconds: number;
   /** Handler starts beyond one per job (a job run twice). */
   duplicates: number;
+  /**
+   * CPU milliseconds per job from the workers' start to the last completion: the server's
+   * processes and this process (the workers run in it). NaN for a server on another machine.
+   */
+  cpuMsPerJob: { server: number; client: number };
 }
 
 export async function measureThroughput(
@@ -28,6 +34,9 @@ export async function measureThroughput(
     // Same starting point for everyone: fresh statistics, no dead tuples from the enqueue.
     await sql`vacuum analyze`;
 
+    const postmaster = await postmasterPid(sql);
+    const serverCpu = () => (postmaster === undefined ? NaN : serverCpuSeconds(postmaster));
+    const cpuAtStart = { server: serverCpu(), client: ownCpuSeconds() };
     const seen = new Set<string>();
     let duplicates = 0;
     let first = 0;
@@ -55,7 +64,11 @@ export async function measureThroughput(
         what: `${sys.name} to record every completion`,
       });
       const seconds = (performance.now() - first) / 1000;
-      return { jobsPerSecond: o.tasks / seconds, seconds, duplicates };
+      const cpuMsPerJob = {
+        server: ((serverCpu() - cpuAtStart.server) * 1000) / o.tasks,
+        client: ((ownCpuSeconds() - cpuAtStart.client) * 1000) / o.tasks,
+      };
+      return { jobsPerSecond: o.tasks / seconds, seconds, duplicates, cpuMsPerJob };
     } finally {
       await running.stop();
     }

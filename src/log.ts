@@ -95,3 +95,23 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
 /** The process-wide logger. */
 export const log: Logger = createLogger();
+
+const LEVEL_METHODS = new Set(["trace", "debug", "info", "warn", "error", "fatal"]);
+
+/**
+ * `parent.child(bindings)`, made only when a line is logged at an enabled level (or the logger
+ * is used otherwise). A pino child with redaction costs more than a no-op task's whole run, so a
+ * worker that logs nothing per task at its level must not make one per task.
+ */
+export function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  const real = () => (child ??= parent.child(bindings));
+  const skip = () => {};
+  return new Proxy({} as Logger, {
+    get(_, prop) {
+      if (child === undefined && typeof prop === "string" && LEVEL_METHODS.has(prop) && !parent.isLevelEnabled(prop)) return skip;
+      const value = Reflect.get(real(), prop) as unknown;
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(child) : value;
+    },
+  });
+}

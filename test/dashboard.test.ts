@@ -141,6 +141,8 @@ describe("dashboard in Chromium", () => {
   });
 
   it("the chart counts completed and requeued tasks from the task events", async () => {
+    // Success events are off by default; this chart reads them.
+    await sql`update taskwarden.settings set value = 'true' where key = 'log_success_events'`;
     const [t] = await sql`select id::int from taskwarden.enqueue_task('render', '{}')`;
     const [c] = await sql`select lease_token from taskwarden.claim_tasks('render-2#alive', array['render'])`;
     await sql`select from taskwarden.complete_task(${t!.id}::bigint, ${c!.lease_token}::uuid)`;

@@ -22,6 +22,8 @@ afterAll(async () => {
 describe("claims under contention", () => {
   it("16 claimers drain 2,000 tasks; every task is handed out exactly once", async () => {
     const admin = connect();
+    // The claimed events are the audit this test reads (off by default).
+    await admin`update taskwarden.settings set value = 'true' where key = 'log_success_events'`;
     await admin`select count(*) from taskwarden.enqueue_tasks('contended',
       array(select jsonb_build_object('n', g) from generate_series(1, 2000) g))`;
     const claimers = Array.from({ length: 16 }, (_, i) => ({ id: `claimer-${i}#t`, sql: connect() }));

@@ -89,6 +89,8 @@ describe("examples/worker.ts", () => {
     const before = await (async () => {
       const db = await PGliteTransport.open(dataDir);
       try {
+        // The claimed / completed events are what this test counts (off by default).
+        await db.query("update taskwarden.settings set value = 'true' where key = 'log_success_events'");
         return (await db.query<{ n: number }>("select coalesce(max(id), 0)::int as n from taskwarden.tasks"))[0]!.n;
       } finally {
         await db.close();

@@ -218,6 +218,8 @@ describe("Worker", () => {
 
   it("coalesces completions: a busy worker sends one complete_tasks per wave, not one call per task", async () => {
     const { client: counted, calls } = countingClient();
+    // One completed event per task shows no task was completed twice (events are off by default).
+    await sql.query("update taskwarden.settings set value = 'true' where key = 'log_success_events'");
     const w = new Worker({ type: "coalesce", handler: async (t) => ({ n: (t.payload as { n: number }).n }), rpc: counted, ...fast, concurrency: 16 });
     const { tasks, summary } = await drain(w, "coalesce", Array.from({ length: 400 }, (_, n) => ({ n })));
     expect(summary.completed).toBe(400);

@@ -1,8 +1,10 @@
 // Figures, the printed table and the one-JSON-line-per-figure output of `npm run bench`.
 
-export const SYSTEMS = ["taskwarden", "taskwarden-batch", "pg-boss", "graphile-worker"] as const;
+export const SYSTEMS = ["taskwarden", "taskwarden-batch", "pg-boss", "graphile-worker", "pgmq"] as const;
 export type SystemName = (typeof SYSTEMS)[number];
-export const PEERS = ["pg-boss", "graphile-worker"] as const satisfies readonly SystemName[];
+export const PEERS = ["pg-boss", "graphile-worker", "pgmq"] as const satisfies readonly SystemName[];
+/** Short names for the ratio columns. */
+const ABBREV: Record<(typeof PEERS)[number], string> = { "pg-boss": "pgb", "graphile-worker": "gw", pgmq: "pgmq" };
 
 /** A measured number, or a sentence when a system does not do the thing within the bench (e.g. "after 4 h by design"). */
 export type Value = number | string;
@@ -17,6 +19,8 @@ export interface Figure {
   /** Extra numbers worth keeping in the JSON line (samples, breakdowns). */
   details?: Record<string, unknown>;
   target?: { text: string; met: boolean };
+  /** A separate table this figure is printed in (undefined: the main one). */
+  table?: string;
 }
 
 export function ratio(a: Value | undefined, b: Value | undefined): number | null {
@@ -42,6 +46,7 @@ export function jsonLine(f: Figure): string {
     better: f.better,
     ...f.values,
     ratio: ratios,
+    ...(f.table ? { table: f.table } : {}),
     ...(f.target ? { target: f.target.text, met: f.target.met } : {}),
     ...(f.details ? { details: f.details } : {}),
   });
@@ -59,7 +64,7 @@ function ratioCell(f: Figure, ours: SystemName): string {
   const parts: string[] = [];
   for (const peer of PEERS) {
     const r = ratio(f.values[ours], f.values[peer]);
-    if (r !== null) parts.push(`${r}× ${peer === "pg-boss" ? "pgb" : "gw"}`);
+    if (r !== null) parts.push(`${r}× ${ABBREV[peer]}`);
   }
   return parts.join(", ") || "–";
 }
@@ -68,6 +73,8 @@ function ratioCell(f: Figure, ours: SystemName): string {
 export function table(figures: Figure[]): string {
   const header = [
     "figure", "unit", "taskwarden Worker", "taskwarden batch RPCs", "pg-boss", "graphile-worker",
+    // Beside its figure, because it is not the same job: nothing stops a second reader.
+    "pgmq (no fencing, no heartbeats, no retry budget: visibility timeout only)",
     "Worker / peer", "batch / peer", "target",
   ];
   const rows = figures.map((f) => [
@@ -77,6 +84,7 @@ export function table(figures: Figure[]): string {
     cell(f.values["taskwarden-batch"]),
     cell(f.values["pg-boss"]),
     cell(f.values["graphile-worker"]),
+    cell(f.values.pgmq),
     ratioCell(f, "taskwarden"),
     ratioCell(f, "taskwarden-batch"),
     f.target ? `${f.target.met ? "met" : "MISSED"}: ${f.target.text}` : "",

@@ -10,7 +10,7 @@ import { createLogger } from "../../src/log.ts";
 import { Taskwarden } from "../../src/rpc/client.ts";
 import { PostgresTransport } from "../../src/rpc/postgres.ts";
 import { WorkerHeartbeat } from "../../src/worker/heartbeat.ts";
-import { Worker } from "../../src/worker/worker.ts";
+import { Worker, type WorkerOptions as WorkerOptions_ } from "../../src/worker/worker.ts";
 import { taskwardenDatabase } from "../lib/cluster.ts";
 import type { Sql } from "../lib/db.ts";
 import type { Producer, QueueSystem, Running, WorkerOptions } from "./types.ts";
@@ -50,37 +50,46 @@ async function unfinished(sql: Sql): Promise<number> {
   return r.n as number;
 }
 
-export const taskwarden: QueueSystem = {
-  name: "taskwarden",
-  install,
-  producer,
-  unfinished,
-  async startWorkers(url, o: WorkerOptions): Promise<Running> {
-    const transport = new PostgresTransport(o.profile === "defaults" ? { url } : { url, max: poolSize(o.concurrency) });
-    const worker = new Worker({
-      type: TASK_TYPE,
-      rpc: transport,
-      concurrency: o.profile === "defaults" ? undefined : o.concurrency,
-      // The local queue, as graphile-worker's localQueue.size: claims in batches when busy.
-      prefetch: o.profile === "defaults" ? undefined : o.batchSize,
-      handler: (task) => {
-        o.onJob(String(task.id));
-      },
-      handleSignals: false,
-      logger: quietLogger,
-    });
-    const done = worker.start();
-    // start() registers, recovers and starts claiming; wait until the worker row exists.
-    await waitRegistered(worker);
-    return {
-      async stop() {
-        await worker.stop();
-        await done;
-        await transport.close();
-      },
-    };
-  },
-};
+/**
+ * The Worker as users run it, with `extra` options on top of the bench's (for measuring one
+ * lever at a time, e.g. claimsInFlight: 1).
+ */
+export function workerSystem(extra: Partial<Omit<WorkerOptions_, "rpc" | "handler" | "type">> = {}): QueueSystem {
+  return {
+    name: "taskwarden",
+    install,
+    producer,
+    unfinished,
+    async startWorkers(url, o: WorkerOptions): Promise<Running> {
+      const transport = new PostgresTransport(o.profile === "defaults" ? { url } : { url, max: poolSize(o.concurrency) });
+      const worker = new Worker({
+        type: TASK_TYPE,
+        rpc: transport,
+        concurrency: o.profile === "defaults" ? undefined : o.concurrency,
+        // The local queue, as graphile-worker's localQueue.size: claims in batches when busy.
+        prefetch: o.profile === "defaults" ? undefined : o.batchSize,
+        handler: (task) => {
+          o.onJob(String(task.id));
+        },
+        handleSignals: false,
+        logger: quietLogger,
+        ...extra,
+      });
+      const done = worker.start();
+      // start() registers, recovers and starts claiming; wait until the worker row exists.
+      await waitRegistered(worker);
+      return {
+        async stop() {
+          await worker.stop();
+          await done;
+          await transport.close();
+        },
+      };
+    },
+  };
+}
+
+export const taskwarden: QueueSystem = workerSystem();
 
 async function waitRegistered(worker: Worker): Promise<void> {
   while (worker.heartbeat.lastResult === undefined) await sleep(5);

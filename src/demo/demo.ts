@@ -10,12 +10,14 @@ import { isSqlTransport, type SqlTransport, type Taskwarden } from "../rpc/index
 import { scriptCommand } from "../supervise.ts";
 
 /** Short thresholds so the recovery happens within seconds (written to taskwarden.settings). */
-export const DEMO_SETTINGS: Record<string, number> = {
+export const DEMO_SETTINGS: Record<string, number | boolean> = {
   dead_worker_seconds: 4,
   retry_base_seconds: 1,
   task_stale_seconds: 120,
   // A killed worker's row (dead) and a drained one's (stopped) stay on the dashboard this long.
   worker_retention_minutes: 1,
+  // The demo tails claims and completions from task_events (off by default for throughput).
+  log_success_events: true,
 };
 
 export interface DemoOptions {
@@ -70,7 +72,7 @@ export interface DemoPayload {
 
 export async function applyDemoSettings(sql: SqlTransport): Promise<void> {
   for (const [key, value] of Object.entries(DEMO_SETTINGS)) {
-    await sql.query("update taskwarden.settings set value = to_jsonb($2::numeric), updated_at = now() where key = $1", [key, value]);
+    await sql.query("update taskwarden.settings set value = $2::jsonb, updated_at = now() where key = $1", [key, JSON.stringify(value)]);
   }
 }
 

@@ -171,6 +171,10 @@ export class LeaseClock {
     for (const claim of listed) {
       if (!claim.held) continue;
       const lost = lostTokens ? lostTokens.has(claim.token) : lostIds.has(claim.id);
+      // A finished claim's report is on its way and its answer is the authority: a beat that
+      // crossed a completion committing meanwhile calls the claim lost (it is no longer running),
+      // and a claim really taken back is refused by the fence (TW001). No handler runs to abort.
+      if (lost && claim.phase === "finished") continue;
       if (lost) {
         if (this.end(claim, "lost")) this.#onEnd(claim, "lost");
       } else if (renewed.has(claim.id) && granted !== undefined) {

@@ -48,6 +48,12 @@ export interface WorkerOptions {
    * and its timeout_seconds counts from the claim.
    */
   prefetch?: number;
+  /**
+   * Claims a busy worker may have on their way at once (default 2): the next wave is claimed
+   * while the last one runs and is reported. 1 claims only after the previous claim answered.
+   * WORKER_MAX_LOOPS counts claims one at a time, so it implies 1.
+   */
+  claimsInFlight?: number;
   /** Lease per claim and per renewal (default TASK_LEASE_S; unset, the database's lease_seconds setting). */
   leaseSeconds?: number;
   /** Seconds between heartbeats (default WORKER_HEARTBEAT_INTERVAL, 10). */
@@ -101,6 +107,7 @@ const schema = z
     taskTypes: z.array(z.string().min(1)).min(1, "must be null (any type) or non-empty").nullable(),
     concurrency: whole(1),
     prefetch: whole(0),
+    claimsInFlight: whole(1).max(16, "must be at most 16"),
     leaseSeconds: whole(1).optional(),
     heartbeatSeconds: positive,
     runFilterId: z.string().nullable(),
@@ -148,6 +155,7 @@ export function resolveOptions(options: WorkerOptions): ResolvedOptions {
     taskTypes: options.taskTypes === undefined ? (typeof options.type === "string" ? [options.type] : null) : options.taskTypes,
     concurrency: options.concurrency ?? cfg.WORKER_CONCURRENCY,
     prefetch: options.prefetch ?? 0,
+    claimsInFlight: options.claimsInFlight ?? 2,
     leaseSeconds: options.leaseSeconds ?? cfg.TASK_LEASE_S,
     heartbeatSeconds: options.heartbeatSeconds ?? cfg.WORKER_HEARTBEAT_INTERVAL,
     runFilterId: options.runFilterId === undefined ? (cfg.RUN_FILTER_ID ?? null) : options.runFilterId,

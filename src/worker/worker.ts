@@ -13,7 +13,7 @@ import { Taskwarden, type ClaimedTask } from "../rpc/client.ts";
 import { TaskwardenError } from "../rpc/transport.ts";
 import { isSqlTransport, type SqlTransaction } from "../rpc/sql.ts";
 import { loadConfig } from "../config.ts";
-import { log as rootLog, type Logger } from "../log.ts";
+import { lazyChild, log as rootLog, type Logger } from "../log.ts";
 import { stopSignals } from "../signals.ts";
 import { backoff, retry } from "../retry.ts";
 import { makeWorkerId, WorkerHeartbeat } from "./heartbeat.ts";
@@ -303,54 +303,87 @@ export class Worker {
 
   async #loop(): Promise<void> {
     const { concurrency, prefetch, maxLoops } = this.#o;
+    // WORKER_MAX_LOOPS counts claims one after the other: no pipelining then.
+    const depth = maxLoops === undefined ? this.#o.claimsInFlight : 1;
+    const inFlight = new Set<Promise<void>>();
+    /** Tasks asked for by the claims in flight: they count against the local queue's room. */
+    let asked = 0;
+    /** A claim came back short (the queue is drained) or failed: wait for a wake-up or the poll. */
+    let pause: number | undefined;
     while (this.#stopReason === undefined) {
       this.#startQueued();
+      if (pause !== undefined) {
+        const ms = pause;
+        pause = undefined;
+        await this.#sleep(ms);
+        continue;
+      }
       const free = concurrency - this.#runner.size;
       // With a local queue, refill it once it is half empty rather than after every task.
-      let want = free > 0 || this.#queue.length <= prefetch / 2 ? Math.max(0, free) + prefetch - this.#queue.length : 0;
+      let want = free > 0 || this.#queue.length <= prefetch / 2 ? Math.max(0, free) + prefetch - this.#queue.length - asked : 0;
       // The last loop WORKER_MAX_LOOPS allows claims only what it will run; claim_tasks takes 1000 at most.
       if (maxLoops !== undefined && this.#loops + 1 >= maxLoops) want = Math.min(want, free);
       want = Math.min(want, 1000);
       // Backpressure: results not yet reported count against the claim, so a database that
-      // reports slower than handlers run does not let claimed-but-unreported tasks pile up.
-      if (this.#unreported() >= concurrency + prefetch) want = 0;
+      // reports slower than handlers run does not let claimed-but-unreported tasks pile up. With
+      // claims pipelined, one wave may be reported while the next is claimed and run.
+      if (this.#unreported() + asked >= (concurrency + prefetch) * depth) want = 0;
       // No beat got through for longer than the worker's own row lasts: a claim now would be
       // past its deadline at once. Wait for the heartbeat instead.
       if (this.#clock.workerExpired()) want = 0;
-      if (want > 0) {
-        let tasks: ClaimedTask[];
-        const sentAt = performance.now();
-        try {
-          tasks = await this.#calls.claimTasks({
-            worker_id: this.workerId,
-            task_types: this.#o.taskTypes,
-            batch_size: want,
-            lease_seconds: this.#o.leaseSeconds,
-            run_id: this.#o.runFilterId,
+      if (want > 0 && inFlight.size < depth) {
+        asked += want;
+        const claiming: Promise<void> = this.#claim(want)
+          .then((outcome) => {
+            if (outcome === "short") pause = this.#idleSleep;
+            else if (outcome === "failed") pause = this.#idleSleep || 1000;
+            else this.#wake?.(); // there may be more
+          })
+          .finally(() => {
+            asked -= want;
+            inFlight.delete(claiming);
+            if (pause !== undefined) this.#wake?.();
           });
-        } catch (err) {
-          if (err instanceof TaskwardenError && err.sqlstate && FATAL_SQLSTATES.has(err.sqlstate)) {
-            // A bad argument or an unknown run will not get better by retrying.
-            this.#fatal = err;
-            this.#requestStop("error");
-            break;
-          }
-          this.#log.warn({ err }, "claim failed; retrying");
-          await this.#sleep(this.#idleSleep || 1000);
-          continue;
-        }
-        this.#loops++;
-        if (tasks.length > 0) this.#checkGrantedLease(tasks[0]);
-        for (const task of tasks) this.#accept(task, sentAt);
-        this.#startQueued();
-        if (maxLoops !== undefined && this.#loops >= maxLoops) {
-          this.#requestStop("max_loops", false);
-          break;
-        }
-        if (tasks.length === want) continue; // there may be more
+        inFlight.add(claiming);
+        if (inFlight.size < depth) continue;
       }
       await this.#sleep(this.#idleSleep);
     }
+    // Claims still on their way land in the local queue, which the shutdown hands back.
+    await Promise.allSettled([...inFlight]);
+  }
+
+  /** One claim_tasks call; its tasks join the local queue and start in free slots. */
+  async #claim(want: number): Promise<"full" | "short" | "failed" | "fatal"> {
+    const sentAt = performance.now();
+    let tasks: ClaimedTask[];
+    try {
+      tasks = await this.#calls.claimTasks({
+        worker_id: this.workerId,
+        task_types: this.#o.taskTypes,
+        batch_size: want,
+        lease_seconds: this.#o.leaseSeconds,
+        run_id: this.#o.runFilterId,
+      });
+    } catch (err) {
+      if (err instanceof TaskwardenError && err.sqlstate && FATAL_SQLSTATES.has(err.sqlstate)) {
+        // A bad argument or an unknown run will not get better by retrying.
+        this.#fatal ??= err;
+        this.#requestStop("error");
+        return "fatal";
+      }
+      this.#log.warn({ err }, "claim failed; retrying");
+      return "failed";
+    }
+    this.#loops++;
+    if (tasks.length > 0) this.#checkGrantedLease(tasks[0]);
+    for (const task of tasks) this.#accept(task, sentAt);
+    this.#startQueued();
+    if (this.#o.maxLoops !== undefined && this.#loops >= this.#o.maxLoops) {
+      this.#requestStop("max_loops", false);
+      return "full";
+    }
+    return tasks.length === want ? "full" : "short";
   }
 
   /**
@@ -487,7 +520,7 @@ export class Worker {
 
   #context(claim: Claim): TaskContext {
     const { task } = claim;
-    const log = this.#log.child({ task_id: task.id, task_type: task.task_type, attempt: task.attempts });
+    const log = lazyChild(this.#log, { task_id: task.id, task_type: task.task_type, attempt: task.attempts });
     return {
       signal: claim.ac.signal,
       workerId: this.workerId,

@@ -77,7 +77,7 @@ insert into taskwarden.settings (key, value, value_type, min_value, max_value, d
   ('retry_max_seconds',          '3600',    'number',  0,    604800,    'Upper bound of the retry backoff.'),
   ('worker_retention_minutes',   '60',      'integer', 1,    525600,    'Stopped or dead worker rows are deleted after this (unless they still hold tasks).'),
   ('reaper_runs_retention_days', '7',       'integer', 1,    3650,      'reaper_runs rows are kept this long.'),
-  ('log_success_events',         'true',    'boolean', null, null,      'Write claimed / completed events (failures and reaper actions are always logged).'),
+  ('log_success_events',         'false',   'boolean', null, null,      'Write claimed / completed events (off: the task row keeps owner_id, started_at and completed_at; failures, releases, cancellations and reaper actions are always logged).'),
   ('max_json_bytes',             '1048576', 'integer', 1024, 104857600, 'Largest payload, result or metadata accepted, in bytes of its JSON text.')
 on conflict (key) do nothing;
 

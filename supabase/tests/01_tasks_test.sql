@@ -3,6 +3,8 @@
 begin;
 select no_plan();
 update taskwarden.settings set value = '0' where key = 'retry_base_seconds';
+-- This file checks the whole audit trail, success events included (off by default: 01b).
+update taskwarden.settings set value = 'true' where key = 'log_success_events';
 
 -- enqueue
 select is((taskwarden.enqueue_task('email', '{"to": "a@example.com"}')).status, 'queued', 'enqueue_task makes a queued task');
