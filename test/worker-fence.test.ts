@@ -25,6 +25,8 @@ beforeAll(async () => {
   sql = tw.transport as SqlTransport;
   // Reaped tasks are retried after 1 s instead of 5.
   await sql.query("update taskwarden.settings set value = '1' where key = 'retry_base_seconds'");
+  // These tests read the whole audit trail: claimed and completed events too (off by default).
+  await sql.query("update taskwarden.settings set value = 'true' where key = 'log_success_events'");
 });
 afterAll(async () => {
   await tw?.close();

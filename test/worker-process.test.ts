@@ -101,6 +101,8 @@ beforeAll(async () => {
   url = await freshDatabase();
   tw = await connect({ DATABASE_URL: url });
   sql = tw.transport as SqlTransport;
+  // These tests read the whole audit trail: claimed and completed events too (off by default).
+  await sql.query("update taskwarden.settings set value = 'true' where key = 'log_success_events'");
   await sql.query(
     "create table public.test_results (task_id bigint not null, worker_id text not null, attempt int, at timestamptz not null default clock_timestamp())",
   );
@@ -235,8 +237,7 @@ describe("SIGTERM during work", () => {
     expect(await task(long.id)).toMatchObject({ status: "queued", attempts: 0, owner_id: null, lease_token: null });
     expect(await resultRows(long.id)).toHaveLength(0);
     const longEvents = (await tw.getTask({ task_id: long.id })).events.map((e) => e.event);
-    // Success events (claimed) are off by default; the release is always logged.
-    expect(longEvents).toEqual(["released"]);
+    expect(longEvents).toEqual(["claimed", "released"]);
     expect(await task(waiting.id)).toMatchObject({ status: "queued", attempts: 0 }); // never claimed
     const [row] = await sql.query("select status, stopped_at from taskwarden.worker_heartbeats where worker_id = $1", [workerId]);
     expect(row.status).toBe("stopped");

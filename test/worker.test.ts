@@ -32,6 +32,8 @@ beforeAll(async () => {
   dbUrl = await freshDatabase();
   tw = await connect({ DATABASE_URL: dbUrl });
   sql = tw.transport as SqlTransport;
+  // These tests read the whole audit trail: claimed and completed events too (off by default).
+  await sql.query("update taskwarden.settings set value = 'true' where key = 'log_success_events'");
 });
 afterAll(async () => {
   await tw?.close();
@@ -216,10 +218,32 @@ describe("Worker", () => {
     await running;
   });
 
+  it("a heartbeat that crosses a completion on its way does not make the completed task lost", async () => {
+    // complete_tasks commits, but its answer is held back until a heartbeat listing the claim
+    // has been answered: that beat finds the task completed, no longer running.
+    const answered = deferred();
+    const client = new Taskwarden({
+      call: async (fn, args) => {
+        const rows = await tw.transport.call(fn, args);
+        if (fn === "complete_tasks") await answered.promise;
+        return rows;
+      },
+      close: async () => {},
+    });
+    const w = new Worker({ type: "crossing", handler: async () => ({ ok: true }), rpc: client, ...fast, heartbeatSeconds: 10, leaseSeconds: 600 });
+    const t = await tw.enqueueTask({ task_type: "crossing" });
+    const running = w.start();
+    await until("completed in the database", async () => (await task(t.id)).status === "completed");
+    const beat = await w.heartbeat.beat();
+    expect(beat?.lost_task_ids).toEqual([t.id]); // the database no longer has it running
+    answered.resolve();
+    const summary = await w.stop();
+    await running;
+    expect(summary).toMatchObject({ completed: 1, lost: 0 });
+  });
+
   it("coalesces completions: a busy worker sends one complete_tasks per wave, not one call per task", async () => {
     const { client: counted, calls } = countingClient();
-    // One completed event per task shows no task was completed twice (events are off by default).
-    await sql.query("update taskwarden.settings set value = 'true' where key = 'log_success_events'");
     const w = new Worker({ type: "coalesce", handler: async (t) => ({ n: (t.payload as { n: number }).n }), rpc: counted, ...fast, concurrency: 16 });
     const { tasks, summary } = await drain(w, "coalesce", Array.from({ length: 400 }, (_, n) => ({ n })));
     expect(summary.completed).toBe(400);

@@ -57,6 +57,7 @@ function cell(v: Value | undefined): string {
   if (typeof v === "string") return v;
   if (Math.abs(v) >= 100) return Math.round(v).toLocaleString("en-US");
   if (Math.abs(v) >= 10) return v.toFixed(1);
+  if (v !== 0 && Math.abs(v) < 1) return String(Number(v.toPrecision(2))); // CPU ms per job: 0.062
   return v.toFixed(2);
 }
 

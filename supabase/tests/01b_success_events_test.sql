@@ -19,7 +19,7 @@ select is((select count(*)::int from taskwarden.complete_tasks(
            where completed), 2, 'complete_tasks completes');
 select is((select count(*)::int from taskwarden.task_events e join held h on h.id = e.task_id), 0, 'completions write no event');
 select results_eq(
-  $$select owner_id, started_at is not null, completed_at is not null, attempts, lease_token = h.lease_token
+  $$select t.owner_id, t.started_at is not null, t.completed_at is not null, t.attempts, t.lease_token = h.lease_token
     from taskwarden.tasks t join held h using (id) where t.status = 'completed' order by id$$,
   $$values ('wq', true, true, 1, true), ('wq', true, true, 1, true), ('wq', true, true, 1, true)$$,
   'the completed row keeps its owner, start, end, attempt and the token that completed it');
