@@ -18,7 +18,7 @@ import { parseArgs } from "node:util";
 import { openCluster } from "./lib/cluster.ts";
 import { connect, dropDatabase, withDatabase, type Sql } from "./lib/db.ts";
 import { jsonLine, PEERS, table, type Figure, type SystemName } from "./lib/report.ts";
-import { median, round } from "./lib/stats.ts";
+import { median, round, sleep } from "./lib/stats.ts";
 import { measureHeartbeats } from "./heartbeat.ts";
 import { measureIdleRss } from "./memory.ts";
 import { measureLatency } from "./latency.ts";
@@ -126,13 +126,14 @@ async function setDurability(admin: Sql, on: boolean): Promise<string> {
     await admin.unsafe(`alter system set ${setting} = ${value}`);
   }
   await admin`select pg_reload_conf()`;
-  // The reload reaches each backend at its next command; a fresh session proves it took effect.
-  const [r] = await admin`select current_setting('fsync') as fsync, current_setting('synchronous_commit') as sc,
-    current_setting('full_page_writes') as fpw`;
-  if (r.fsync !== value || r.sc !== value || r.fpw !== value) {
-    throw new Error(`durability settings did not take effect: fsync ${r.fsync}, synchronous_commit ${r.sc}, full_page_writes ${r.fpw}`);
+  // The reload is a signal each backend handles between commands, a moment later: wait for it.
+  for (let attempt = 0; ; attempt++) {
+    const [r] = await admin`select current_setting('fsync') as fsync, current_setting('synchronous_commit') as sc,
+      current_setting('full_page_writes') as fpw`;
+    if (r.fsync === value && r.sc === value && r.fpw === value) return `fsync ${r.fsync}, synchronous_commit ${r.sc}, full_page_writes ${r.fpw}`;
+    if (attempt >= 100) throw new Error(`durability settings did not take effect: fsync ${r.fsync}, synchronous_commit ${r.sc}, full_page_writes ${r.fpw}`);
+    await sleep(50);
   }
-  return `fsync ${r.fsync}, synchronous_commit ${r.sc}, full_page_writes ${r.fpw}`;
 }
 
 async function throughput(admin: Sql, baseUrl: string): Promise<void> {

@@ -318,9 +318,13 @@ export class Worker {
         await this.#sleep(ms);
         continue;
       }
-      const free = concurrency - this.#runner.size;
-      // With a local queue, refill it once it is half empty rather than after every task.
-      let want = free > 0 || this.#queue.length <= prefetch / 2 ? Math.max(0, free) + prefetch - this.#queue.length - asked : 0;
+      const free = Math.max(0, concurrency - this.#runner.size);
+      const coming = this.#queue.length + asked;
+      // With a local queue, refill it once it is half empty, in one claim, rather than claim a
+      // task or two each time a slot frees (a claim costs a round trip and a statement whatever
+      // its size); claim at once only when slots would otherwise stay idle.
+      const refill = free > coming || coming <= prefetch / 2;
+      let want = refill ? free + prefetch - coming : 0;
       // The last loop WORKER_MAX_LOOPS allows claims only what it will run; claim_tasks takes 1000 at most.
       if (maxLoops !== undefined && this.#loops + 1 >= maxLoops) want = Math.min(want, free);
       want = Math.min(want, 1000);
