@@ -233,7 +233,7 @@ describe("Worker", () => {
     const w = new Worker({ type: "crossing", handler: async () => ({ ok: true }), rpc: client, ...fast, heartbeatSeconds: 10, leaseSeconds: 600 });
     const t = await tw.enqueueTask({ task_type: "crossing" });
     const running = w.start();
-    await until("completed in the database", async () => (await task(t.id)).status === "completed");
+    await expect.poll(async () => (await task(t.id)).status, { timeout: 10_000, message: "completed in the database" }).toBe("completed");
     const beat = await w.heartbeat.beat();
     expect(beat?.lost_task_ids).toEqual([t.id]); // the database no longer has it running
     answered.resolve();

@@ -7,7 +7,7 @@
 // long-poll: 5 s, every 100 ms).
 import pg from "pg";
 import { connect, createDatabase, withDatabase } from "../lib/db.ts";
-import { sleep } from "../lib/stats.ts";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Producer, QueueSystem, Running, WorkerOptions } from "./types.ts";
 
 export const QUEUE = "bench";
