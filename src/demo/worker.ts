@@ -7,6 +7,13 @@ import { connect } from "../rpc/index.ts";
 import { exitCodeOf, Worker } from "../worker/index.ts";
 import type { DemoPayload } from "./demo.ts";
 
+// Started with an IPC channel by `npm start`: when that process is gone, stop instead of
+// polling a database that no longer exists (or, worse, a later one on the same port). A parent
+// that died while this script was still loading closed the channel before anyone listened.
+if (!process.connected) process.exit(0);
+let onParentGone = (): void => process.exit(0); // nothing started yet
+process.once("disconnect", () => onParentGone());
+
 const config = loadConfig();
 const tw = await connect({ ...config, migrate: false });
 
@@ -26,9 +33,7 @@ const worker = new Worker({
   },
 });
 
-// Started with an IPC channel by `npm start`: when that process is gone, stop instead of
-// polling a database that no longer exists.
-process.once("disconnect", () => void worker.stop("parent exited"));
+onParentGone = () => void worker.stop("parent exited");
 
 try {
   await worker.start();
