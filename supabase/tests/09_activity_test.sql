@@ -5,6 +5,8 @@
 begin;
 select no_plan();
 update taskwarden.settings set value = '0' where key = 'retry_base_seconds';
+-- Claims are counted from claim events, written only with success events on (off by default).
+update taskwarden.settings set value = 'true' where key = 'log_success_events';
 
 create temporary view totals as
 select coalesce(sum(completed), 0)::int as completed, coalesce(sum(failed), 0)::int as failed,
