@@ -229,8 +229,9 @@ describe("SIGTERM during work", () => {
     a.proc.kill("SIGTERM");
     const exit = await a.exited;
     expect(exit).toMatchObject({ code: 0, signal: null });
-    // The grace period bounds the wait for the long task.
-    expect(exit.at - sentAt).toBeLessThan(1500 + 2000);
+    // The grace period (1.5 s) bounds the wait, not the long task (30 s): half of it tells the two
+    // apart on a loaded host too.
+    expect(exit.at - sentAt).toBeLessThan(15_000);
 
     expect(await task(short.id)).toMatchObject({ status: "completed", attempts: 1 });
     expect(await resultRows(short.id)).toHaveLength(1);
@@ -270,7 +271,8 @@ describe("SIGTERM during work", () => {
     a.proc.kill("SIGTERM");
     const exit = await a.exited;
     expect(exit.code).toBe(143);
-    expect(exit.at - sentAt).toBeLessThan(1000);
+    // At once, not after the 60 s grace.
+    expect(exit.at - sentAt).toBeLessThan(30_000);
     await tw.cancelTask({ task_id: t.id });
   }, 30_000);
 });
@@ -305,10 +307,12 @@ describe("a worker with RUN_FILTER_ID", () => {
     );
     for (const [i, x] of exits.entries()) {
       expect(x.code).toBe(0);
-      // Learned at its next heartbeat: within one interval (plus the beat's own round trip).
-      expect(learned[i]).toBeLessThanOrEqual(1000 + 400);
+      // Learned from a heartbeat (every 1 s), not from the idle poll (5 s) or a lease running out
+      // (30 s): the bound separates those with room for a loaded host; the [measure] line above
+      // has the figures.
+      expect(learned[i]).toBeLessThan(4_000);
       // Then a clean shutdown and exit.
-      expect(exited[i]).toBeLessThan(1000 + 1500);
+      expect(exited[i]).toBeLessThan(15_000);
       const stop = workers[i].lines.find((l) => l.msg === "stop requested")!;
       expect(stop.stop_reason).toBe(`run_${["completed", "cancelled", "archived"][i]}`);
     }
