@@ -185,12 +185,18 @@ describe("cleanup and validation", () => {
 
   it("a body not sent as JSON is refused, never read as {} (a dry run would become a real reap)", async () => {
     const [{ n: before }] = await sql`select count(*)::int as n from taskwarden.reaper_runs`;
-    for (const type of ["text/plain", "application/x-www-form-urlencoded"]) {
+    // Also the types that merely start like JSON: the validator would not parse them either.
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "application/json-seq", "application/json foo"]) {
       const res = await call("/", { method: "POST", body: JSON.stringify({ dry_run: true }), headers: { "content-type": type } });
       expect([res.status, await res.json()]).toEqual([415, { error: "send the body as JSON, with content-type: application/json" }]);
     }
     const [{ n: after }] = await sql`select count(*)::int as n from taskwarden.reaper_runs`;
     expect(after).toBe(before);
+    // JSON with parameters, or a +json type, is read.
+    for (const type of ["application/json; charset=utf-8", "application/vnd.api+json"]) {
+      const res = await call("/cleanup", { method: "POST", body: JSON.stringify({ dry_run: true, extra: 1 }), headers: { "content-type": type } });
+      expect(res.status).toBe(400); // read, and refused by the strict schema: the body was parsed
+    }
     // No body at all is {}: every field has its default.
     const dry = await call("/cleanup", { method: "POST" });
     expect([dry.status, (await dry.json()).dry_run]).toEqual([200, true]);

@@ -68,8 +68,10 @@ const cleanupBody = z
  * at all still means `{}` (every field has a default).
  */
 const jsonOnly = createMiddleware(async (c, next) => {
-  const type = c.req.header("content-type") ?? "";
-  if (!/^application\/([a-z0-9.-]+\+)?json\b/i.test(type) && (await c.req.text()).trim() !== "") {
+  // The media type as the validator reads it (parameters dropped): a prefix test would let
+  // application/json-seq through, which the validator then takes for {}.
+  const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (!/^application\/([\w.-]+\+)?json$/.test(type) && (await c.req.text()).trim() !== "") {
     return c.json({ error: "send the body as JSON, with content-type: application/json" }, 415);
   }
   await next();
