@@ -78,17 +78,24 @@ begin
   on conflict (alert_key, channel) where resolved_at is null
   do update set details = excluded.details;
 
-  -- Taken under a delivery lease: a concurrent caller waits for these rows, then finds them taken.
-  -- Two minutes outlast one delivery round (each channel gives up after 10 s a step).
+  -- Taken under a delivery lease, locked in id order: a concurrent caller skips the rows being
+  -- taken, and once this call commits it finds them leased. Two minutes outlast one delivery
+  -- round (each channel gives up after 10 s a step).
   return query
-    with offered as (
+    with pick as (
+      select p.id from taskwarden.alerts p
+      where p.channel = any (v_channels)
+        and (p.delivering_until is null or p.delivering_until < now())
+        and ((p.resolved_at is null and p.open_sent_at is null)
+             -- a recovery is news only to a channel that heard of the problem
+             or (p.resolved_at is not null and p.open_sent_at is not null and p.resolved_sent_at is null))
+      order by p.id
+      for update skip locked
+    ), offered as (
       update taskwarden.alerts a
       set delivering_until = now() + interval '2 minutes'
-      where a.channel = any (v_channels)
-        and (a.delivering_until is null or a.delivering_until < now())
-        and ((a.resolved_at is null and a.open_sent_at is null)
-             -- a recovery is news only to a channel that heard of the problem
-             or (a.resolved_at is not null and a.open_sent_at is not null and a.resolved_sent_at is null))
+      from pick
+      where a.id = pick.id
       returning a.*
     )
     select o.id, o.channel, o.kind, o.subject,
