@@ -124,6 +124,21 @@ try {
   const waits = new Map<string, number>();
   let samples = 0;
   let remaining = tasks;
+  let plan = "";
+  // The claim's candidate scan late in the run, rolled back: does it walk past dead index entries?
+  const claimPlan = async () => {
+    let text = "";
+    await sql
+      .begin(async (tx) => {
+        const rows = await tx.unsafe(`explain (analyze, buffers, costs off)
+          select t.id from taskwarden.tasks t where t.status = 'queued' and t.run_at <= now() and t.task_type = any (array['${TASK_TYPE}'])
+          order by t.priority desc, t.run_at, t.id limit ${batchSize} for update skip locked`);
+        text = rows.map((r) => Object.values(r)[0]).join("\n");
+        throw new Error("rollback");
+      })
+      .catch(() => {});
+    return text;
+  };
   while (remaining > 0) {
     await new Promise((r) => setTimeout(r, Number(a["every-ms"])));
     const now = performance.now();
@@ -157,10 +172,12 @@ try {
       waits.set(r.w as string, (waits.get(r.w as string) ?? 0) + (r.n as number));
     samples++;
     const [{ n }] = await sql`select count(*)::int as n from taskwarden.tasks where status <> 'completed'`;
+    if (remaining > tasks / 10 && n <= tasks / 10) plan = await claimPlan();
     remaining = n;
   }
   const secs = (performance.now() - first) / 1000;
   line(`# ${a.system} c=${concurrency}: ${tasks} jobs in ${secs.toFixed(1)} s = ${Math.round(tasks / secs)} jobs/s; idle (no call in flight) ${Math.round(idleMs)} ms in ${gaps.length} gaps; load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  line(plan.replace(/^/gm, "# "));
   line(`# active sessions by wait (mean per sample): ${[...waits].map(([w, n]) => `${w} ${(n / samples).toFixed(2)}`).join(", ")}`);
   for (const [fn, s] of stats) line(`# ${fn}: ${s.calls} calls, ${(s.rows / s.calls).toFixed(1)} rows, ${(s.ms / s.calls).toFixed(2)} ms mean`);
   await stop();
