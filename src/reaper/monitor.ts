@@ -91,8 +91,9 @@ export async function runMonitor(
 
 /**
  * Delivers what sync_alerts hands this caller (each pending alert goes to one caller at a time),
- * marking each message sent only after its channel took it, or failed when it did not. Reads the current dead workers and stale runs, so it can follow a reap
- * made elsewhere (the Node in-process reaper reaps through the typed client first).
+ * marking each message sent only after its channel took it, or failed when it did not. Reads the
+ * current dead workers and stale runs, so it can follow a reap made elsewhere (the Node
+ * in-process reaper reaps through the typed client first).
  */
 export async function deliverAlerts(rpc: RpcTransport, channels: AlertChannel[], log?: MonitorLogger): Promise<ChannelReport[]> {
   const reports: ChannelReport[] = [];
@@ -103,9 +104,10 @@ export async function deliverAlerts(rpc: RpcTransport, channels: AlertChannel[],
   for (const channel of channels) {
     const report: ChannelReport = { channel: channel.name, sent: 0, failed: 0 };
     for (const message of composeMessages(pending.filter((a) => a.channel === channel.name))) {
+      const alert_ids = message.alerts.map((a) => a.alert_id);
       try {
         await channel.send(message);
-        await tw.markAlertsSent({ alert_ids: message.alerts.map((a) => a.alert_id), event: message.event });
+        await tw.markAlertsSent({ alert_ids, event: message.event });
         report.sent += message.alerts.length;
       } catch (err) {
         report.failed += message.alerts.length;
@@ -113,7 +115,7 @@ export async function deliverAlerts(rpc: RpcTransport, channels: AlertChannel[],
         log?.warn({ channel: channel.name, err: report.error, alerts: message.alerts.length }, "alert delivery failed; retried next time");
         // Given back, so the next call offers them again; if this fails too, they come back when
         // their delivery lease ends.
-        await tw.markAlertsSent({ alert_ids: message.alerts.map((a) => a.alert_id), event: "failed" }).catch(() => {});
+        await tw.markAlertsSent({ alert_ids, event: "failed" }).catch(() => {});
       }
     }
     reports.push(report);
